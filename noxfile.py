@@ -1,0 +1,148 @@
+"""nox sessions for LLM Katas: one per kata (from kata.toml), plus tests, hint, env, bench.
+
+nox cannot share one virtualenv across sessions, so this file owns a single `.venv` and every
+session runs with python=False against it. A stamp file (hash of the dependency groups, the
+torch choice and the Python version) skips reinstalling; a file lock guards parallel runs.
+
+Choose torch with KATA_TORCH (nox rejects unknown command-line options):
+  cpu     (default) torch==2.13.0; set KATA_TORCH_INDEX=https://download.pytorch.org/whl/cpu
+          where your package index serves the multi-GB CUDA build for plain torch
+  cuda    torch==2.13.0 from KATA_TORCH_INDEX or your default index (a CUDA build on Linux)
+  system  reuse the torch already installed for this Python (--system-site-packages)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+STAMP = VENV / ".kata-stamp"
+TORCH_VERSION = "2.13.0"
+TORCH_CHOICES = ("cpu", "cuda", "system")
+
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests"]
+nox.options.error_on_missing_interpreters = False
+
+
+def _groups(pyproject: dict, name: str) -> list[str]:
+    requirements = []
+    for item in pyproject.get("dependency-groups", {}).get(name, []):
+        if isinstance(item, dict):
+            requirements += _groups(pyproject, item["include-group"])
+        else:
+            requirements.append(item)
+    return requirements
+
+
+def _plan() -> tuple[str, list[str], str]:
+    choice = os.environ.get("KATA_TORCH", "cpu")
+    if choice not in TORCH_CHOICES:
+        raise SystemExit(f"KATA_TORCH={choice!r}: use one of {', '.join(TORCH_CHOICES)}")
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = [*pyproject["project"]["dependencies"], *_groups(pyproject, "test")]
+    key = json.dumps([choice, os.environ.get("KATA_TORCH_INDEX", ""), requirements,
+                      sys.version_info[:2], TORCH_VERSION])
+    return choice, requirements, hashlib.sha256(key.encode()).hexdigest()
+
+
+def _pip(session: nox.Session, *args: str) -> None:
+    session.run(str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args,
+                external=True)
+
+
+def ensure_env(session: nox.Session) -> None:
+    """Create or refresh the shared .venv when its stamp is stale."""
+    from filelock import FileLock  # ships with nox (through virtualenv)
+
+    choice, requirements, digest = _plan()
+    with FileLock(str(ROOT / ".venv.lock")):
+        if STAMP.exists() and STAMP.read_text().strip() == digest and PYTHON.exists():
+            return
+        session.log(f"setting up .venv (torch: {choice}); this happens once")
+        args = [sys.executable, "-m", "venv", "--clear", str(VENV)]
+        if choice == "system":
+            args.insert(3, "--system-site-packages")
+        subprocess.run(args, check=True)
+        if choice != "system":
+            index = os.environ.get("KATA_TORCH_INDEX")
+            _pip(session, f"torch=={TORCH_VERSION}", *(["--index-url", index] if index else []))
+        _pip(session, *requirements, "setuptools>=69")
+        _pip(session, "--no-deps", "--no-build-isolation", "-e", str(ROOT))
+        STAMP.write_text(digest)
+
+
+def kata(session: nox.Session, *args: str, success_codes=(0,)) -> None:
+    ensure_env(session)
+    session.run(str(PYTHON), "-m", "kata", *args, external=True, success_codes=list(success_codes))
+
+
+def _catalog() -> list[dict]:
+    try:
+        return tomllib.loads((ROOT / "kata.toml").read_text(encoding="utf-8")).get("kata", [])
+    except (OSError, tomllib.TOMLDecodeError):
+        return []  # `nox -s tests` reports the broken catalog with a proper message
+
+
+def _register(entry: dict) -> None:
+    kata_id = entry["id"]
+
+    def grade(session: nox.Session) -> None:
+        kata(session, "grade", kata_id, "--", *session.posargs)
+
+    grade.__doc__ = entry.get("title", kata_id)
+    nox.session(name=kata_id, python=False)(grade)
+
+
+RESERVED = {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list",
+            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint"}
+for _entry in _catalog():
+    if isinstance(_entry.get("id"), str) and _entry["id"] not in RESERVED:
+        _register(_entry)
+
+
+@nox.session(python=False)
+def tests(session: nox.Session) -> None:
+    """The project's own checks: harness unit tests, then verify of every kata."""
+    ensure_env(session)
+    session.run(str(PYTHON), "-m", "pytest", "tests/harness", "-q", *session.posargs,
+                external=True)
+    session.run(str(PYTHON), "-m", "kata", "verify", external=True)
+
+
+@nox.session(python=False)
+def hint(session: nox.Session) -> None:
+    """Reveal the next hint for a kata: nox -s hint -- <id> [--all]."""
+    if not session.posargs:
+        session.error("which kata? nox -s hint -- attention")
+    kata(session, "hint", *session.posargs)
+
+
+@nox.session(python=False)
+def env(session: nox.Session) -> None:
+    """Show the Python, torch build and devices the katas run on."""
+    kata(session, "env")
+
+
+@nox.session(name="list", python=False)
+def list_(session: nox.Session) -> None:
+    """The catalog of katas."""
+    kata(session, "list")
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: warm grading time against the import floor."""
+    ensure_env(session)
+    session.run(str(PYTHON), "bench/grading.py", *session.posargs, external=True)

@@ -1,0 +1,178 @@
+"""Assertions for kata tests whose failure messages teach.
+
+Tests call the learner's code through `call(...)`, which records the call (arguments
+snapshotted before the call, and the output) so that a failure can show it and diagnosis can
+replay it on catalogued mistakes. `assert_close` compares tensors with the per-dtype tolerance
+table and says what differed, by how much and where.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+# (atol, rtol) per dtype: loose enough for any correct float32-accumulating implementation,
+# tight enough that the catalogued mistakes (a missing scale, a dropped mask) fail.
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-7, 1e-7),
+    torch.float32: (1e-5, 1e-4),
+    torch.float16: (1e-3, 1e-3),
+    torch.bfloat16: (1.6e-2, 1.6e-2),
+}
+
+
+def tolerance(dtype: torch.dtype) -> tuple[float, float]:
+    """(atol, rtol) for comparing results of `dtype`; exact for integer and bool dtypes."""
+    return TOLERANCES.get(dtype, (0.0, 0.0))
+
+
+class NotStarted(BaseException):
+    """The code under test raised NotImplementedError (an untouched stub).
+
+    A BaseException so that hypothesis stops at once instead of shrinking a stub's failure.
+    """
+
+
+@dataclass
+class Call:
+    function: str
+    args: tuple
+    kwargs: dict
+    output: Any = None
+    error: BaseException | None = None
+
+    def describe(self) -> str:
+        parts = [describe(a) for a in self.args]
+        parts += [f"{k}={describe(v)}" for k, v in self.kwargs.items()]
+        return f"{self.function}({', '.join(parts)})"
+
+
+@dataclass
+class Recorder:
+    calls: list[Call] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    @property
+    def last(self) -> Call | None:
+        return self.calls[-1] if self.calls else None
+
+
+RECORDER = Recorder()  # reset by the grading plugin before every test
+
+
+def _snapshot(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, list | tuple):
+        return type(value)(_snapshot(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _snapshot(v) for k, v in value.items()}
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
+
+
+def call(function, *args, **kwargs):
+    """Call the code under test, recording arguments and output for the failure report.
+
+    Raises NotStarted (from the original error) when the code raises NotImplementedError.
+    """
+    record = Call(getattr(function, "__name__", repr(function)), _snapshot(args), _snapshot(kwargs))
+    RECORDER.calls.append(record)
+    try:
+        record.output = function(*args, **kwargs)
+    except NotImplementedError as error:
+        record.error = error
+        raise NotStarted(str(error)) from error
+    except BaseException as error:
+        record.error = error
+        raise
+    return record.output
+
+
+def describe(value: Any) -> str:
+    """A short description: `float32[2, 3, 4]` for a tensor, repr (cut to 60 chars) otherwise."""
+    if isinstance(value, torch.Tensor):
+        dtype = str(value.dtype).removeprefix("torch.")
+        device = "" if value.device.type == "cpu" else f"@{value.device.type}"
+        if value.dim() == 0:
+            return f"{dtype}({value.item():.4g}){device}"
+        return f"{dtype}{list(value.shape)}{device}"
+    if isinstance(value, list | tuple) and any(isinstance(v, torch.Tensor) for v in value):
+        inner = ", ".join(describe(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _context() -> str:
+    last = RECORDER.last
+    return f"\n  call: {last.describe()}" if last else ""
+
+
+def _index(flat_index: int, shape: torch.Size) -> tuple[int, ...]:
+    index = []
+    for size in reversed(shape):
+        index.append(flat_index % size)
+        flat_index //= size
+    return tuple(reversed(index))
+
+
+def assert_close(actual: Any, expected: torch.Tensor, *, what: str = "output",
+                 atol: float | None = None, rtol: float | None = None,
+                 check_dtype: bool = True) -> None:
+    """Fail with a teaching message unless `actual` matches `expected` within tolerance.
+
+    Checks, in order: that `actual` is a tensor, its shape, dtype and device, NaN/inf where
+    the expected value is finite, then the values with the tolerance for `expected.dtype`
+    (or the given `atol`/`rtol`).
+    """
+    if not isinstance(actual, torch.Tensor):
+        raise AssertionError(f"{what}: expected a tensor, got {type(actual).__name__} "
+                             f"({describe(actual)}){_context()}")
+    if actual.shape != expected.shape:
+        raise AssertionError(f"{what}: wrong shape, expected {list(expected.shape)}, got "
+                             f"{list(actual.shape)}{_context()}")
+    if check_dtype and actual.dtype != expected.dtype:
+        raise AssertionError(f"{what}: wrong dtype, expected {expected.dtype}, got {actual.dtype} "
+                             f"(return results in the input's dtype){_context()}")
+    if actual.device != expected.device:
+        raise AssertionError(f"{what}: on {actual.device}, expected {expected.device} (create new "
+                             f"tensors with device=input.device){_context()}")
+    default_atol, default_rtol = tolerance(expected.dtype)
+    atol = default_atol if atol is None else atol
+    rtol = default_rtol if rtol is None else rtol
+    a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
+    bad_nan = torch.isnan(a) & ~torch.isnan(e)
+    if bad_nan.any():
+        where = _index(int(bad_nan.flatten().nonzero()[0]), a.shape)
+        count = int(bad_nan.sum())
+        raise AssertionError(f"{what}: {count} NaN value(s) where the answer is finite, first at "
+                             f"index {list(where)} (expected {e[where]:.6g}){_context()}")
+    close = torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
+    if not close.all():
+        error = (a - e).abs().nan_to_num(nan=float("inf"))
+        error[close] = 0
+        flat = int(error.flatten().argmax())
+        where = _index(flat, a.shape)
+        wrong = int((~close).sum())
+        raise AssertionError(
+            f"{what}: {wrong} of {a.numel()} values differ; max abs error "
+            f"{error.flatten()[flat]:.4g} at index {list(where)} (expected {e[where]:.6g}, got "
+            f"{a[where]:.6g}; tolerance atol={atol:g}, rtol={rtol:g}){_context()}")
+
+
+def assert_equal(actual: Any, expected: Any, *, what: str = "output") -> None:
+    """Exact equality for tensors (shape, dtype and values) or plain Python values."""
+    if isinstance(expected, torch.Tensor):
+        assert_close(actual, expected, what=what, atol=0.0, rtol=0.0)
+        return
+    if actual != expected:
+        raise AssertionError(f"{what}: expected {describe(expected)}, got {describe(actual)}"
+                             f"{_context()}")

@@ -1,0 +1,95 @@
+"""Grade katas, each in its own pytest process, so a crash in one cannot affect the next.
+
+The child process runs pytest with the grading plugin and writes a JSON result. If it dies
+without writing one (segfault, `os._exit`, out of memory), the launcher writes a "crashed"
+result naming the test that was running.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from kata import render
+from kata.catalog import Kata
+from kata.results import KataResult, read_result, write_json
+
+MEMORY_LIMIT_GIB = float(os.environ.get("KATA_MEMORY_LIMIT_GB", "8"))
+
+
+def _limit_memory() -> None:
+    # An address-space cap turns a runaway allocation into a MemoryError/RuntimeError in the
+    # learner's test instead of the machine swapping. CUDA maps huge address ranges, so the cap
+    # is skipped where a GPU driver is present.
+    if MEMORY_LIMIT_GIB > 0 and not Path("/proc/driver/nvidia").exists():
+        limit = int(MEMORY_LIMIT_GIB * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def pytest_command(kata: Kata, result_path: Path, pytest_args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "pytest", str(kata.test), "--kata-quiet", "-q", "--no-header",
+            "--disable-warnings", f"--kata-result={result_path}", *pytest_args]
+
+
+def _crash_message(returncode: int, running: str) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        how = f"was killed by {name}"
+        if name == "SIGKILL":
+            how += " (out of memory?)"
+    else:
+        how = f"exited with code {returncode} before reporting (does your code call sys.exit or os._exit?)"
+    where = f" while running {running.split('::')[-1]}" if running else ""
+    return f"The grading process {how}{where}. Nothing after that point was graded."
+
+
+def grade_one(kata: Kata, pytest_args: list[str], color: bool) -> KataResult | None:
+    results = kata.root / ".kata" / "results"
+    results.mkdir(parents=True, exist_ok=True)
+    result_path = results / f"{kata.id}.json"
+    running = results / f"{kata.id}.running"
+    result_path.unlink(missing_ok=True)
+    env = {**os.environ, "KATA_RUNNING_FILE": str(running), "KATA_ROOT": str(kata.root)}
+    if color and "PY_COLORS" not in env:
+        env["PY_COLORS"] = "1"
+    process = subprocess.run(pytest_command(kata, result_path, pytest_args), env=env,
+                             preexec_fn=_limit_memory if os.name == "posix" else None)
+    result = read_result(result_path)
+    if result is not None:
+        return result
+    if process.returncode in (2, 3, 4) and not running.exists():
+        return None  # a usage error pytest already explained (bad option, bad --target)
+    current = running.read_text(encoding="utf-8") if running.exists() else ""
+    running.unlink(missing_ok=True)
+    result = KataResult(kata=kata.id, target=_target_arg(pytest_args), device="?",
+                        crashed=_crash_message(process.returncode, current))
+    write_json(result_path, result.to_dict())
+    sys.stdout.write(render.kata_summary(result, color=color))
+    return result
+
+
+def _target_arg(args: list[str]) -> str:
+    for index, arg in enumerate(args):
+        if arg.startswith("--target="):
+            return arg.split("=", 1)[1]
+        if arg == "--target" and index + 1 < len(args):
+            return args[index + 1]
+    return os.environ.get("KATA_TARGET", "exercises")
+
+
+def grade(katas: list[Kata], pytest_args: list[str]) -> int:
+    """Grade each kata in turn; 0 when every one passes, 1 otherwise (2 on usage errors)."""
+    color = render.use_color(sys.stdout.isatty())
+    code = 0
+    for kata in katas:
+        sys.stdout.flush()
+        result = grade_one(kata, pytest_args, color)
+        if result is None:
+            return 2
+        if not result.ok:
+            code = 1
+    return code

@@ -1,0 +1,386 @@
+"""The grading pytest plugin, loaded by the repo-root conftest.py.
+
+Adds `--target` and `--device`, the `kata`/`impl`/`ref`/`device` fixtures, hypothesis profiles,
+a per-test time limit, the rules check, "not started" detection, diagnosis, the learner's
+summary and the JSON result. Files that are not kata graders (`tests/test_<id>.py` for a
+catalogued id) are left alone, so the harness's own tests run as plain pytest.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from kata import render
+from kata.catalog import Kata, load_catalog, repo_root
+from kata.check import RECORDER, NotStarted
+from kata.results import KataResult, TestResult, write_json
+from kata.rules import check_file
+from kata.target import TargetError, TargetImportError, load_module, resolve_target
+
+_SUPPRESS = [HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.data_too_large]
+settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SUPPRESS)
+settings.register_profile("ci", max_examples=80, deadline=None, derandomize=True, database=None,
+                          print_blob=False, suppress_health_check=_SUPPRESS)
+# verify only needs to know *whether* a mutant fails: skip shrinking, the slow part.
+settings.register_profile("verify", parent=settings.get_profile("ci"),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+class KataTimeout(BaseException):
+    """Raised by the per-test alarm. A BaseException so hypothesis does not swallow and retry it."""
+
+
+class RulesViolation(Exception):
+    pass
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kata", "LLM katas grading")
+    group.addoption("--target", default=os.environ.get("KATA_TARGET", "exercises"),
+                    help="what to grade: exercises (default), solutions, practice, a .py file, "
+                         "or a folder laid out like exercises/ (env KATA_TARGET)")
+    group.addoption("--device", default=os.environ.get("KATA_DEVICE", "auto"),
+                    choices=("auto", "cpu", "cuda", "mps"),
+                    help="device for kata tensors; auto = cuda when available (env KATA_DEVICE)")
+    group.addoption("--kata-result", default=None,
+                    help="where to write the JSON result (default .kata/results/<id>.json)")
+    group.addoption("--kata-time-limit", type=float,
+                    default=float(os.environ.get("KATA_TIME_LIMIT", "30")),
+                    help="seconds one kata test may run before it fails as a timeout")
+    group.addoption("--kata-quiet", action="store_true",
+                    help="learner view: hide pytest tracebacks, print only the kata summary")
+
+
+class _State:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.root = repo_root(Path(str(config.rootpath)))
+        self._catalog: dict[str, Kata] | None = None
+        self.results: dict[str, KataResult] = {}
+        self.targets: dict[str, Path] = {}
+        self.modules: dict[tuple[str, str], object] = {}
+        self.started = time.perf_counter()
+
+    @property
+    def catalog(self) -> dict[str, Kata]:
+        if self._catalog is None:
+            self._catalog = {kata.id: kata for kata in load_catalog(self.root)}
+        return self._catalog
+
+    def kata_for(self, path: Path) -> Kata | None:
+        if path.parent != self.root / "tests" or not path.name.startswith("test_"):
+            return None
+        return self.catalog.get(path.stem.removeprefix("test_"))
+
+    def target(self, kata: Kata) -> Path:
+        if kata.id not in self.targets:
+            self.targets[kata.id] = resolve_target(self.config.getoption("target"), kata,
+                                                   Path(str(self.config.invocation_params.dir)))
+        return self.targets[kata.id]
+
+    def module(self, kata: Kata, which: str):
+        key = (kata.id, which)
+        if key not in self.modules:
+            path = kata.solution if which == "ref" else self.target(kata)
+            name = f"kata_{which}_{kata.id}"
+            try:
+                self.modules[key] = load_module(path, name)
+            except TargetImportError as error:
+                self.modules[key] = error
+        module = self.modules[key]
+        if isinstance(module, TargetImportError):
+            raise module
+        return module
+
+    def result(self, kata: Kata) -> KataResult:
+        if kata.id not in self.results:
+            self.results[kata.id] = KataResult(kata=kata.id, target=self._display(kata),
+                                               device=self.device_name())
+        return self.results[kata.id]
+
+    def _display(self, kata: Kata) -> str:
+        try:
+            return str(self.target(kata).relative_to(self.root))
+        except (ValueError, TargetError):
+            return self.config.getoption("target")
+
+    def device_name(self) -> str:
+        choice = self.config.getoption("device")
+        if choice != "auto":
+            return choice
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+_KEY = pytest.StashKey[_State]()
+
+
+def _state(config: pytest.Config) -> _State:
+    return config.stash[_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_KEY] = _State(config)
+    config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped as not covered without")
+    if config.getoption("kata_quiet"):
+        config.option.tbstyle = "no"
+        config.option.reportchars = ""
+        config.option.showcapture = "no"
+    target = config.getoption("target")
+    if target not in ("exercises", "solutions", "practice"):
+        path = Path(str(config.invocation_params.dir)) / target
+        if not path.exists():
+            raise pytest.UsageError(
+                f"--target {target}: no such file or folder. Use exercises, solutions, practice, "
+                "a .py file, or a folder laid out like exercises/")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    gc.freeze()  # skip the slow final collection of torch's objects at exit
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def kata(request: pytest.FixtureRequest) -> Kata:
+    """The catalog entry of the kata this test file grades."""
+    found = _state(request.config).kata_for(Path(str(request.path)))
+    if found is None:
+        pytest.fail(f"{request.path.name} is not a kata grader (tests/test_<id>.py for an id in "
+                    "kata.toml)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def impl(request: pytest.FixtureRequest, kata: Kata):
+    """The module under test (`--target`)."""
+    return _state(request.config).module(kata, "impl")
+
+
+@pytest.fixture(scope="module")
+def ref(request: pytest.FixtureRequest, kata: Kata):
+    """The reference solution module."""
+    return _state(request.config).module(kata, "ref")
+
+
+@pytest.fixture(scope="session")
+def device(request: pytest.FixtureRequest):
+    """The torch.device kata tensors live on; skips (not covered) when it is unavailable."""
+    import torch
+
+    choice = request.config.getoption("device")
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        pytest.skip("not covered: --device cuda but CUDA is not available on this machine")
+    if choice == "mps" and not torch.backends.mps.is_available():
+        pytest.skip("not covered: --device mps but MPS is not available on this machine")
+    return torch.device(choice)
+
+
+# ---------------------------------------------------------------- collection
+
+
+class RulesItem(pytest.Item):
+    """Checks the target module against the kata's `forbid` list."""
+
+    def __init__(self, *, kata_entry: Kata, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.kata_entry = kata_entry
+
+    def runtest(self) -> None:
+        path = _state(self.config).target(self.kata_entry)
+        try:
+            violations = check_file(path, self.kata_entry.forbid)
+        except SyntaxError:
+            return  # the import error is reported by every test already
+        if violations:
+            raise RulesViolation("\n".join(v.message(path) for v in violations))
+
+    def repr_failure(self, excinfo, style=None) -> str:
+        return str(excinfo.value)
+
+    def reportinfo(self):
+        return self.path, None, f"rules ({self.kata_entry.id})"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    state = _state(config)
+    seen: set[str] = set()
+    extra: list[pytest.Item] = []
+    for item in items:
+        found = state.kata_for(item.path)
+        if found is None or found.id in seen:
+            continue
+        seen.add(found.id)
+        if found.forbid:
+            module = item.getparent(pytest.Module)
+            extra.append(RulesItem.from_parent(module, name="rules", kata_entry=found))
+    items[:0] = extra
+
+
+# ---------------------------------------------------------------- running
+
+
+def _alarm(limit: float):
+    def handler(signum, frame):
+        raise KataTimeout(f"took longer than {limit:g} s (an infinite loop? a huge tensor?)")
+
+    return handler
+
+
+def _timed(item: pytest.Item):
+    limit = item.config.getoption("kata_time_limit")
+    usable = (limit > 0 and hasattr(signal, "SIGALRM")
+              and threading.current_thread() is threading.main_thread()
+              and _state(item.config).kata_for(item.path) is not None)
+    if not usable:
+        return (yield)
+    previous = signal.signal(signal.SIGALRM, _alarm(limit))
+    signal.setitimer(signal.ITIMER_REAL, limit)
+    try:
+        return (yield)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item):
+    RECORDER.reset()
+    if marker := os.environ.get("KATA_RUNNING_FILE"):
+        Path(marker).write_text(item.nodeid, encoding="utf-8")
+    return (yield from _timed(item))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    return (yield from _timed(item))
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def _raised_in(error: BaseException, path: Path) -> bool:
+    tb = error.__traceback__
+    last = None
+    while tb is not None:
+        last = tb
+        tb = tb.tb_next
+    return last is not None and Path(last.tb_frame.f_code.co_filename) == path
+
+
+def _example(error: BaseException) -> str:
+    notes = []
+    for leaf in [error, *_leaves(error)]:
+        notes.extend(getattr(leaf, "__notes__", []))
+    text = "\n".join(n for n in notes if "Falsifying example" in n or n.startswith("    "))
+    return text.strip()
+
+
+def _classify(item: pytest.Item, call: pytest.CallInfo, state: _State, found: Kata) -> TestResult:
+    name = item.name
+    if call.excinfo is None:
+        return TestResult(name, "passed", duration=call.duration)
+    error = call.excinfo.value
+    if call.excinfo.errisinstance(pytest.skip.Exception):
+        return TestResult(name, "skipped", str(getattr(error, "msg", error)))
+    leaves = _leaves(error)
+    try:
+        target = state.target(found)
+    except TargetError:
+        target = None
+    def not_started(e: BaseException) -> bool:
+        if isinstance(e, NotStarted):
+            e = e.__cause__ or e
+        return isinstance(e, NotImplementedError) and target is not None and _raised_in(e, target)
+
+    if all(not_started(e) for e in leaves):
+        return TestResult(name, "not_started", str(leaves[0]), duration=call.duration)
+    if any(isinstance(e, KataTimeout) for e in leaves):
+        return TestResult(name, "timeout", str(next(e for e in leaves if isinstance(e, KataTimeout))),
+                          duration=call.duration)
+    if isinstance(error, TargetImportError | TargetError):
+        return TestResult(name, "error", str(error), duration=call.duration)
+    first = leaves[0]
+    if isinstance(first, AssertionError):
+        message = str(first).split("\nassert ")[0].strip() or "assertion failed"
+    else:
+        message = f"{type(first).__name__}: {first}"
+        if RECORDER.last is not None:
+            message += f"\n  call: {RECORDER.last.describe()}"
+    if isinstance(error, RulesViolation):
+        return TestResult(name, "failed", str(error))
+    result = TestResult(name, "failed", message[:2000], _example(error)[:2000],
+                        duration=call.duration)
+    try:
+        from kata.diagnosis import diagnose
+
+        mutant = diagnose(found, RECORDER.last, state.module(found, "ref"))
+    except Exception:  # diagnosis is a courtesy; never let it break grading
+        mutant = None
+    if mutant is not None:
+        result.diagnosis, result.mutant = mutant.mistake, mutant.id
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    state = _state(item.config)
+    found = state.kata_for(item.path)
+    if found is None:
+        return report
+    kata_result = state.result(found)
+    if call.when == "setup" and call.excinfo is None:
+        return report
+    if call.when == "teardown" and call.excinfo is None:
+        return report
+    if call.when == "call" or call.excinfo is not None:
+        if isinstance(item, RulesItem):
+            if call.excinfo is not None:
+                kata_result.rules.extend(str(call.excinfo.value).splitlines())
+            return report
+        if any(t.name == item.name for t in kata_result.tests):
+            return report  # a teardown error after a result was already recorded
+        kata_result.tests.append(_classify(item, call, state, found))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    duration = time.perf_counter() - state.started
+    explicit = session.config.getoption("kata_result")
+    for kata_id, result in state.results.items():
+        result.duration = round(duration, 3)
+        path = Path(explicit) if explicit and len(state.results) == 1 else (
+            state.root / ".kata" / "results" / f"{kata_id}.json")
+        try:
+            write_json(path, result.to_dict())
+        except OSError:
+            pass
+    if marker := os.environ.get("KATA_RUNNING_FILE"):
+        Path(marker).unlink(missing_ok=True)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = _state(config)
+    for result in state.results.values():
+        terminalreporter.write_line("")
+        terminalreporter.write(render.kata_summary(result, color=terminalreporter.hasmarkup))
+
