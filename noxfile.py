@@ -143,6 +143,7 @@ def list_(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: warm grading time against the import floor."""
+    """Benchmarks (bench/*.py): figures printed as ratios measured within one run."""
     ensure_env(session)
-    session.run(str(PYTHON), "bench/grading.py", *session.posargs, external=True)
+    for script in sorted((ROOT / "bench").glob("*.py")):
+        session.run(str(PYTHON), str(script), *session.posargs, external=True)
