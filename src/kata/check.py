@@ -126,12 +126,13 @@ def _index(flat_index: int, shape: torch.Size) -> tuple[int, ...]:
 
 def assert_close(actual: Any, expected: torch.Tensor, *, what: str = "output",
                  atol: float | None = None, rtol: float | None = None,
-                 check_dtype: bool = True) -> None:
+                 check_dtype: bool = True, allow_nan: bool = False) -> None:
     """Fail with a teaching message unless `actual` matches `expected` within tolerance.
 
-    Checks, in order: that `actual` is a tensor, its shape, dtype and device, NaN/inf where
-    the expected value is finite, then the values with the tolerance for `expected.dtype`
-    (or the given `atol`/`rtol`).
+    Checks, in order: that `actual` is a tensor, its shape, dtype and device, that it has no NaN
+    (unless `allow_nan`, then NaN must match NaN in `expected`), then the values with the
+    tolerance for `expected.dtype` (or the given `atol`/`rtol`). A NaN is never accepted by
+    default, so self-consistency tests (output vs the learner's own output) cannot pass on NaN.
     """
     if not isinstance(actual, torch.Tensor):
         raise AssertionError(f"{what}: expected a tensor, got {type(actual).__name__} "
@@ -149,12 +150,12 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str = "output",
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
     a, e = actual.detach().double().cpu(), expected.detach().double().cpu()
-    bad_nan = torch.isnan(a) & ~torch.isnan(e)
+    bad_nan = torch.isnan(a) if not allow_nan else torch.isnan(a) & ~torch.isnan(e)
     if bad_nan.any():
         where = _index(int(bad_nan.flatten().nonzero()[0]), a.shape)
         count = int(bad_nan.sum())
-        raise AssertionError(f"{what}: {count} NaN value(s) where the answer is finite, first at "
-                             f"index {list(where)} (expected {e[where]:.6g}){_context()}")
+        raise AssertionError(f"{what}: {count} NaN value(s), first at index {list(where)} "
+                             f"(expected {e[where]:.6g}){_context()}")
     close = torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
     if not close.all():
         error = (a - e).abs().nan_to_num(nan=float("inf"))

@@ -32,7 +32,7 @@ def _limit_memory() -> None:
 
 def pytest_command(kata: Kata, result_path: Path, pytest_args: list[str]) -> list[str]:
     return [sys.executable, "-m", "pytest", str(kata.test), "--kata-quiet", "-q", "--no-header",
-            "--disable-warnings", f"--kata-result={result_path}", *pytest_args]
+            "--disable-warnings", "-p", "no:faulthandler", f"--kata-result={result_path}", *pytest_args]
 
 
 def _crash_message(returncode: int, running: str) -> str:

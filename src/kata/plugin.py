@@ -54,7 +54,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--kata-result", default=None,
                     help="where to write the JSON result (default .kata/results/<id>.json)")
     group.addoption("--kata-time-limit", type=float,
-                    default=float(os.environ.get("KATA_TIME_LIMIT", "30")),
+                    default=float(os.environ.get("KATA_TIME_LIMIT", "20")),
                     help="seconds one kata test may run before it fails as a timeout")
     group.addoption("--kata-quiet", action="store_true",
                     help="learner view: hide pytest tracebacks, print only the kata summary")
@@ -69,6 +69,7 @@ class _State:
         self.targets: dict[str, Path] = {}
         self.modules: dict[tuple[str, str], object] = {}
         self.started = time.perf_counter()
+        self.timed_out = False
 
     @property
     def catalog(self) -> dict[str, Kata]:
@@ -236,13 +237,20 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 def _alarm(limit: float):
     def handler(signum, frame):
-        raise KataTimeout(f"took longer than {limit:g} s (an infinite loop? a huge tensor?)")
+        raise KataTimeout(f"took longer than {limit:g} s (an infinite loop? a huge tensor? "
+                          "raise the limit with --kata-time-limit SECONDS)")
 
     return handler
 
 
+AFTER_TIMEOUT_LIMIT = 2.0  # seconds per test once one test has timed out in this run
+
+
 def _timed(item: pytest.Item):
     limit = item.config.getoption("kata_time_limit")
+    if _state(item.config).timed_out:
+        # Code that hung once usually hangs again: keep the whole run bounded.
+        limit = min(limit, AFTER_TIMEOUT_LIMIT)
     usable = (limit > 0 and hasattr(signal, "SIGALRM")
               and threading.current_thread() is threading.main_thread()
               and _state(item.config).kata_for(item.path) is not None)
@@ -313,6 +321,7 @@ def _classify(item: pytest.Item, call: pytest.CallInfo, state: _State, found: Ka
     if all(not_started(e) for e in leaves):
         return TestResult(name, "not_started", str(leaves[0]), duration=call.duration)
     if any(isinstance(e, KataTimeout) for e in leaves):
+        state.timed_out = True
         return TestResult(name, "timeout", str(next(e for e in leaves if isinstance(e, KataTimeout))),
                           duration=call.duration)
     if isinstance(error, TargetImportError | TargetError):

@@ -22,12 +22,19 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
+def _clip(text: str, width: int = 300, max_lines: int = 12) -> str:
+    """Keep flooded messages readable: long lines and long messages are cut."""
+    lines = [line if len(line) <= width else line[:width] + " …" for line in text.splitlines()]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"… ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines)
+
+
 def headline(result: KataResult) -> str:
-    total = result.graded
-    text = f"{result.kata}: {result.passed}/{total} passing"
     if result.crashed:
-        text += " — crashed"
-    elif result.not_started:
+        return f"{result.kata}: crashed ({result.target})"
+    text = f"{result.kata}: {result.passed}/{result.graded} passing"
+    if result.not_started:
         text += " — not started"
     elif result.ok:
         text += " — all passing"
@@ -54,19 +61,30 @@ def kata_summary(result: KataResult, color: bool = False) -> str:
             lines.append(f"  not started: {', '.join(functions)}")
         lines.append(f"  Open {result.target}, read the docstrings and replace each TODO. {hint}")
     else:
+        shown_messages: set[str] = set()
+        also: list[str] = []
         failures = [t for t in result.tests if t.status in ("failed", "timeout", "error")]
-        for number, test in enumerate(failures):
+        detailed = 0
+        for test in failures:
             mark = _paint("✗", "red", color)
-            if number >= DETAILED_FAILURES:
-                lines.append(f"  {mark} {test.name}")
+            if detailed >= DETAILED_FAILURES or test.message in shown_messages:
+                also.append(test.name)
                 continue
+            detailed += 1
+            shown_messages.add(test.message)
+            same = sum(t.message == test.message for t in failures) - 1
             label = {"timeout": " (timed out)", "error": " (error)"}.get(test.status, "")
+            if same:
+                label += f" (and {same} more with the same message)"
             lines.append(f"  {mark} {_paint(test.name, 'bold', color)}{label}")
-            lines.append(_indent(test.message, "      "))
+            lines.append(_indent(_clip(test.message), "      "))
             if test.example:
-                lines.append(_indent("minimal example:\n" + _indent(test.example, "  "), "      "))
+                lines.append(_indent("minimal example:\n" + _indent(_clip(test.example), "  "),
+                                     "      "))
             if test.diagnosis:
                 lines.append("      " + _paint("likely mistake: ", "yellow", color) + test.diagnosis)
+        if also:
+            lines.append(f"  {_paint('✗', 'red', color)} also failing: {', '.join(also)}")
         pending = [t.name for t in result.tests if t.status == "not_started"]
         if pending:
             lines.append(f"  … {len(pending)} not started: {', '.join(pending)}")
