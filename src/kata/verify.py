@@ -176,7 +176,10 @@ def worker(kata_id: str) -> dict:
         signatures, killed = {}, 0
         for mutant in mutants:
             path = Path(tmp) / f"{kata_id}.py"
-            path.write_text(mutant.apply(source, str(kata.solution)), encoding="utf-8")
+            try:
+                path.write_text(mutant.apply(source, str(kata.solution)), encoding="utf-8")
+            except MutantError:
+                continue  # the static checks already report a mutant that does not apply
             result = _pytest_once(kata, path, out)
             failing = [t.name for t in (result.tests if result else [])
                        if t.status in ("failed", "timeout", "error")]
