@@ -1,0 +1,165 @@
+"""Byte-level BPE tokenizer: train merges, encode, decode.
+
+Task:
+    Write `train_bpe`, which learns merges from text: start from the text's UTF-8 bytes (token
+    ids 0..255) and repeatedly replace the most frequent adjacent pair of tokens by a new token,
+    until the vocabulary holds `vocab_size` tokens. Write `encode` (text -> ids, applying the
+    merges in rank order) and `decode` (ids -> text). decode(encode(s)) == s for every str.
+
+Rules:
+    Do not import tokenizers, tiktoken or sentencepiece. The standard library is fine.
+
+Shapes:
+    No tensors: token ids are Python ints in a list. Ids 0..255 are the bytes; merge number
+    `rank` (0-based) creates id 256 + rank.
+
+Reference:
+    Gage 1994, "A New Algorithm for Data Compression" (byte pair encoding); Sennrich et al. 2016,
+    "Neural Machine Translation of Rare Words with Subword Units", §3.2 (BPE for subwords);
+    Radford et al. 2019, GPT-2 report §2.2 (byte-level BPE). Training on the raw byte sequence
+    follows Karpathy's minbpe `BasicTokenizer`.
+
+Notable choices:
+    - No pre-tokenisation: training and encoding see the whole text as one byte sequence, so a
+      merge may span spaces. (GPT-2 first splits the text with a regex and never merges across
+      the pieces.)
+    - Ties: among equally frequent pairs the smallest (left id, right id) wins, as in the
+      huggingface/tokenizers trainer. minbpe instead takes the pair seen first.
+    - Counting: every adjacent position counts, so "aaa" holds two (a, a) pairs even though
+      only one merge fits. Merging goes left to right without overlaps: "aaa" -> [aa, a].
+    - decode replaces invalid UTF-8 (a token sequence cut inside a character) with U+FFFD,
+      Python's errors="replace", as GPT-2 does.
+
+Grade: nox -s bpe_tokenizer
+"""
+
+from collections import Counter, defaultdict
+
+Merges = list[tuple[int, int]]  # merges[rank] = (left id, right id); it creates id 256 + rank
+
+
+def train_bpe(text: str, vocab_size: int) -> Merges:
+    """Learn byte-level BPE merges from `text`.
+
+    Repeat until there are `vocab_size - 256` merges: count every adjacent pair of tokens in
+    the current sequence (overlaps count: "aaa" holds two (a, a) pairs), pick the most frequent
+    pair, breaking ties by the smallest (left id, right id), and replace its occurrences left to
+    right, without overlap, by the new id 256 + rank. Stop early when no pair is left (the
+    text has become a single token, or is empty).
+
+    Args:
+        text: the training text, any str without lone surrogates (UTF-8 encodable).
+        vocab_size: the number of tokens wanted, bytes included: >= 256.
+
+    Returns:
+        The merges in rank order: merges[rank] = (left id, right id), creating id 256 + rank.
+
+    Raises:
+        ValueError: vocab_size < 256 (the message names it; the 256 byte tokens always exist).
+    """
+    # BEGIN SOLUTION
+    if vocab_size < 256:
+        raise ValueError(f"vocab_size={vocab_size} is too small: the 256 byte tokens are always "
+                         "in the vocabulary, so pass vocab_size >= 256")
+    ids: list[int | None] = list(text.encode("utf-8"))  # None marks a position merged away
+    end = len(ids)
+    nxt, prv = list(range(1, end + 1)), list(range(-1, end - 1))  # a linked list of positions
+    counts = Counter(zip(ids, ids[1:]))  # pair -> adjacent positions holding it, overlaps too
+    where = defaultdict(list)  # pair -> left positions where it occurs (or once occurred)
+    for i, pair in enumerate(zip(ids, ids[1:])):
+        where[pair].append(i)
+
+    def add(pair, delta, left):
+        counts[pair] += delta
+        if counts[pair] == 0:
+            del counts[pair]
+        if delta > 0:
+            where[pair].append(left)
+
+    merges = []
+    while counts and len(merges) < vocab_size - 256:
+        pair = min(counts, key=lambda p: (-counts[p], p))  # most frequent; ties: smallest ids
+        new_id = 256 + len(merges)
+        merges.append(pair)
+        for i in sorted(where.pop(pair)):  # left to right: "aaa" -> (aa) a
+            j = nxt[i]
+            if j == end or (ids[i], ids[j]) != pair:
+                continue  # merged away already, or overlaps the occurrence just merged
+            before, after = prv[i], nxt[j]
+            add(pair, -1, i)
+            if before >= 0:
+                add((ids[before], ids[i]), -1, before)
+                add((ids[before], new_id), +1, before)
+            if after < end:
+                add((ids[j], ids[after]), -1, j)
+                add((new_id, ids[after]), +1, i)
+                prv[after] = i
+            ids[i], ids[j], nxt[i] = new_id, None, after
+    return merges
+    # END SOLUTION
+
+
+def encode(text: str, merges: Merges) -> list[int]:
+    """Token ids of `text`: its UTF-8 bytes with the merges applied in rank order.
+
+    Merge 0 is applied to every occurrence (left to right, without overlap), then merge 1 to the
+    result, and so on. This equals repeatedly merging the adjacent pair of lowest rank; it is
+    not the order of the pairs' frequencies in `text`.
+
+    Args:
+        text: any str without lone surrogates (UTF-8 encodable).
+        merges: as returned by `train_bpe`.
+
+    Returns:
+        The token ids, each in 0 .. 255 + len(merges).
+    """
+    # BEGIN SOLUTION
+    ids: list[int | None] = list(text.encode("utf-8"))
+    end = len(ids)
+    nxt, prv = list(range(1, end + 1)), list(range(-1, end - 1))
+    where = defaultdict(list)  # pair -> left positions where it occurs (or once occurred)
+    for i, pair in enumerate(zip(ids, ids[1:])):
+        where[pair].append(i)
+    for rank, pair in enumerate(merges):  # rank order: merge r may use ids made by merges < r
+        new_id = 256 + rank
+        for i in sorted(where.pop(pair, ())):
+            j = nxt[i]
+            if j == end or (ids[i], ids[j]) != pair:
+                continue  # merged away already, or overlaps the occurrence just merged
+            before, after = prv[i], nxt[j]
+            if before >= 0:
+                where[(ids[before], new_id)].append(before)
+            if after < end:
+                where[(new_id, ids[after])].append(i)
+                prv[after] = i
+            ids[i], ids[j], nxt[i] = new_id, None, after
+    return [token for token in ids if token is not None]
+    # END SOLUTION
+
+
+def decode(ids: list[int], merges: Merges) -> str:
+    """The text of token ids: the concatenated bytes of the tokens, decoded as UTF-8.
+
+    Any id sequence decodes; bytes that are not valid UTF-8 (e.g. a character's bytes cut
+    between tokens) become U+FFFD, as bytes.decode("utf-8", errors="replace") does.
+
+    Args:
+        ids: token ids, each in 0 .. 255 + len(merges).
+        merges: as returned by `train_bpe`.
+
+    Returns:
+        The decoded text.
+
+    Raises:
+        ValueError: an id outside 0 .. 255 + len(merges) (the message names it).
+    """
+    # BEGIN SOLUTION
+    vocab = [bytes([byte]) for byte in range(256)]  # id -> the bytes it stands for
+    for left, right in merges:
+        vocab.append(vocab[left] + vocab[right])
+    for token in ids:
+        if not 0 <= token < len(vocab):
+            raise ValueError(f"token id {token} is not in the vocabulary: ids run from 0 to "
+                             f"{len(vocab) - 1} (256 bytes + {len(merges)} merges)")
+    return b"".join(vocab[token] for token in ids).decode("utf-8", errors="replace")
+    # END SOLUTION
