@@ -43,6 +43,13 @@ def cmd_sync(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"wrote exercises/{kata.id}.py")
     if args.check and drift:
         print(f"stubs out of sync with solutions: {', '.join(drift)}; run: kata sync --force")
+    from kata.readme import sync_readme
+
+    if not sync_readme(repo_root(), _catalog(), check=args.check):
+        print("README.md kata table " + ("is out of date; run: kata sync" if args.check
+                                         else "updated from kata.toml"))
+        if args.check:
+            return 1
     return 1 if drift else 0
 
 

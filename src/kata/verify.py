@@ -117,6 +117,10 @@ def verify(ids: list[str] | None = None, jobs: int | None = None, run_tests: boo
         katas = load_catalog(repo_root())
     except CatalogError as error:
         return [], [str(error)]
+    from kata.readme import sync_readme
+
+    if not ids and not sync_readme(repo_root(), katas, check=True):
+        return [], ["README.md's kata table is out of date with kata.toml; run: kata sync"]
     if ids:
         unknown = sorted(set(ids) - {k.id for k in katas})
         if unknown:
