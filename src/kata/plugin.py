@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import signal
 import threading
 import time
@@ -26,9 +27,17 @@ from kata.rules import check_file
 from kata.target import TargetError, TargetImportError, load_module, resolve_target
 
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.data_too_large]
-settings.register_profile("dev", max_examples=25, deadline=None, suppress_health_check=_SUPPRESS)
-settings.register_profile("ci", max_examples=80, deadline=None, derandomize=True, database=None,
-                          print_blob=False, suppress_health_check=_SUPPRESS)
+# One bug at a time: hypothesis reports the minimal example of one failure, not a group.
+settings.register_profile("_base", report_multiple_bugs=False)
+# dev: no "explain" phase (its line-coverage notes cost time and confuse learners).
+settings.register_profile("dev", parent=settings.get_profile("_base"), max_examples=25,
+                          deadline=None, suppress_health_check=_SUPPRESS,
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
+                                  Phase.shrink])
+settings.register_profile("ci", parent=settings.get_profile("_base"), max_examples=80,
+                          deadline=None, derandomize=True, database=None,
+                          print_blob=False, suppress_health_check=_SUPPRESS,
+                          phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink])
 # verify only needs to know *whether* a mutant fails: skip shrinking, the slow part.
 settings.register_profile("verify", parent=settings.get_profile("ci"),
                           phases=[Phase.explicit, Phase.reuse, Phase.generate])
@@ -294,11 +303,14 @@ def _raised_in(error: BaseException, path: Path) -> bool:
 
 
 def _example(error: BaseException) -> str:
-    notes = []
+    """Hypothesis's falsifying example, without the fixture arguments."""
     for leaf in [error, *_leaves(error)]:
-        notes.extend(getattr(leaf, "__notes__", []))
-    text = "\n".join(n for n in notes if "Falsifying example" in n or n.startswith("    "))
-    return text.strip()
+        for note in getattr(leaf, "__notes__", []):
+            if note.startswith(("Falsifying example", "Failing test case")):
+                lines = [line for line in note.splitlines()
+                         if not re.match(r"\s+(impl|ref|kata|device)=", line)]
+                return "\n".join(lines).strip()
+    return ""
 
 
 def _classify(item: pytest.Item, call: pytest.CallInfo, state: _State, found: Kata) -> TestResult:
