@@ -148,8 +148,8 @@ def test_decoding_mask_equals_last_rows_of_prefill_mask(impl, device, q_len, ext
 
 @given(batch=size(4), max_len=size(6, min_value=0), seed=seeds,
        side=st.sampled_from(["right", "left"]))
-def test_padding_mask_rows_hold_lengths_real_tokens_on_the_right_side(impl, device, batch,
-                                                                      max_len, seed, side):
+def test_padding_mask_row_sums_equal_lengths_with_pads_on_the_given_side(impl, device, batch,
+                                                                         max_len, seed, side):
     lengths = _lengths(batch, max_len, seed, device)
     mask = call(impl.padding_mask, lengths, max_len, side=side)
     assert_equal(mask.sum(dim=-1), lengths, what="real tokens per row (padding_mask row sums)")
