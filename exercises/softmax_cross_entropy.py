@@ -1,0 +1,96 @@
+"""Stable softmax, log-softmax and logsumexp; cross-entropy and the causal-LM loss.
+
+Task:
+    Write `logsumexp`, `log_softmax` and `softmax` that never overflow (logits of ±1e4 in
+    float16 included), then `cross_entropy` with `ignore_index`, the causal-LM loss (position t
+    predicts label t+1) and a loss over gradient-accumulation micro-batches that is normalised
+    by the total number of counted tokens of all micro-batches, not the mean of their means.
+
+Rules:
+    Do not call torch's softmax, log_softmax, logsumexp or cross_entropy / nll_loss (torch.*,
+    torch.special.*, torch.nn.functional.*, nn.CrossEntropyLoss). exp, log, amax, sum, gather fine.
+
+Shapes:
+    batch axes (any number, `...`), batch, seq, vocab (classes, the last axis of logits).
+
+Reference:
+    logsumexp trick: log Σ exp(x) = m + log Σ exp(x − m), m = max(x). Loss conventions:
+    torch.nn.functional.cross_entropy (ignore_index, reductions) and transformers'
+    ForCausalLMLoss (label shift inside the loss; `num_items_in_batch` for accumulation).
+
+Notable choices:
+    - All maths in float32 (float64 stays float64). softmax / log_softmax / logsumexp return
+      the input dtype; losses stay in float32, as transformers upcasts logits for the loss.
+    - A logsumexp over only -inf entries is -inf (torch's convention), never NaN.
+    - A "mean" over zero counted targets is NaN, as in torch.
+
+Grade: nox -s softmax_cross_entropy
+"""
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def logsumexp(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
+    """log(sum(exp(x))) over `dim` (removed from the shape), in x's dtype; entries may be -inf."""
+    # TODO: implement this (about 5 lines in the reference).
+    raise NotImplementedError("logsumexp: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+
+
+def log_softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
+    """x − logsumexp(x) over `dim`, same shape and dtype as x; accurate for large x too."""
+    # TODO: implement this (about 3 lines in the reference).
+    raise NotImplementedError("log_softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+
+
+def softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
+    """exp(x) / sum(exp(x)) over `dim`, same shape and dtype as x; no overflow for large x."""
+    # TODO: implement this (about 3 lines in the reference).
+    raise NotImplementedError("softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+
+
+def cross_entropy(
+    logits: Float[Tensor, "... vocab"], targets: Int[Tensor, "..."], ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Float[Tensor, "..."]:
+    """−log softmax(logits)[target] per position, like torch.nn.functional.cross_entropy.
+
+    Positions whose target is `ignore_index` add 0 and are not counted. reduction: "none" →
+    (...) losses, "sum" → their sum, "mean" → sum / number of counted targets. float32 result.
+
+    Raises:
+        ValueError: targets.shape != logits.shape[:-1], a target outside [0, vocab) that is
+            not ignore_index (the message names it), or an unknown reduction.
+    """
+    # TODO: implement this (about 19 lines in the reference).
+    raise NotImplementedError("cross_entropy: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+
+
+def causal_lm_loss(
+    logits: Float[Tensor, "batch seq vocab"], labels: Int[Tensor, "batch seq"],
+    ignore_index: int = -100, num_items_in_batch: int | None = None,
+) -> Float[Tensor, ""]:
+    """Next-token loss: logits at position t are scored against labels[t + 1].
+
+    `labels` are the input ids (ignore_index on padding / prompt); the shift happens here.
+    Returns the mean over counted targets, or their sum / num_items_in_batch when given.
+    """
+    # TODO: implement this (about 5 lines in the reference).
+    raise NotImplementedError("causal_lm_loss: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+
+
+def accumulated_causal_lm_loss(
+    micro_batches: list[tuple[Float[Tensor, "batch seq vocab"], Int[Tensor, "batch seq"]]],
+    ignore_index: int = -100,
+) -> Float[Tensor, ""]:
+    """Loss of one optimizer step made of micro-batches (logits, labels), for one backward.
+
+    Equals causal_lm_loss of all micro-batches concatenated: the summed token losses divided
+    by the total number of counted targets (after the shift) of every micro-batch.
+
+    Raises:
+        ValueError: no micro-batch, or no counted target in any of them.
+    """
+    # TODO: implement this (about 6 lines in the reference).
+    raise NotImplementedError("accumulated_causal_lm_loss: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")

@@ -1,0 +1,125 @@
+"""Feed-forward blocks: the GELU MLP and SwiGLU, with LLaMA's hidden-size rule.
+
+Task:
+    Write `gelu` (exact erf form and the tanh approximation), the GPT/BERT-style MLP
+    down(gelu(up(x))), the LLaMA SwiGLU block down(silu(gate(x)) * up(x)), and
+    `llama_hidden_size`: 2/3 of 4·d_model, optionally scaled, rounded up to a multiple.
+
+Rules:
+    Do not call torch.nn.functional.gelu or torch.nn.GELU. F.linear, matmul, torch.erf,
+    torch.tanh, torch.sigmoid and torch.nn.functional.silu are fine.
+
+Shapes:
+    batch axes (any number, `...`), d_model (model width), d_ff (hidden width). Weights use
+    nn.Linear's layout (out_features, in_features): a projection is x @ weightᵀ (+ bias).
+
+Reference:
+    GELU: Hendrycks & Gimpel 2016, x·Φ(x) and its tanh approximation (torch.nn.GELU).
+    SwiGLU: Shazeer 2020, "GLU Variants Improve Transformer", Eq. 6 (FFN_SwiGLU, no biases).
+    Hidden size: Meta's llama `model.py` FeedForward (multiple_of, ffn_dim_multiplier).
+
+Notable choices:
+    - Projections run in x's dtype, as nn.Linear would; activations are evaluated in float32
+      and cast back. Every result has x's dtype.
+    - Hidden size: int(2·4·d_model/3), then int(· ffn_dim_multiplier), then rounded up to
+      multiple_of: LLaMA-7B's 4096 gives 11008.
+
+Grade: nox -s feed_forward
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+
+def gelu(x: Float[Tensor, "..."], approximate: str = "none") -> Float[Tensor, "..."]:
+    """x·Φ(x) = 0.5·x·(1 + erf(x/√2)); with approximate="tanh",
+    0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). Same shape and dtype as x.
+
+    Raises:
+        ValueError: approximate is not "none" or "tanh".
+    """
+    # BEGIN SOLUTION
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate={approximate!r}: use 'none' (erf) or 'tanh'")
+    h = x.to(torch.promote_types(x.dtype, torch.float32))
+    if approximate == "tanh":
+        out = 0.5 * h * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * h**3)))
+    else:
+        out = 0.5 * h * (1.0 + torch.erf(h / math.sqrt(2.0)))
+    return out.to(x.dtype)
+    # END SOLUTION
+
+
+def gelu_mlp(
+    x: Float[Tensor, "... d_model"],
+    up_weight: Float[Tensor, "d_ff d_model"],
+    down_weight: Float[Tensor, "d_model d_ff"],
+    up_bias: Float[Tensor, " d_ff"] | None = None,
+    down_bias: Float[Tensor, " d_model"] | None = None,
+    approximate: str = "none",
+) -> Float[Tensor, "... d_model"]:
+    """down(gelu(up(x))): the Transformer / GPT-2 / BERT position-wise feed-forward block.
+
+    Raises:
+        ValueError: weight or bias shapes that do not fit x and each other (names the shapes).
+    """
+    # BEGIN SOLUTION
+    d_ff, d_model = up_weight.shape
+    if x.shape[-1] != d_model or tuple(down_weight.shape) != (d_model, d_ff):
+        raise ValueError(f"x {tuple(x.shape)}, up_weight {tuple(up_weight.shape)} and "
+                         f"down_weight {tuple(down_weight.shape)} do not fit: expected "
+                         "(..., d_model), (d_ff, d_model) and (d_model, d_ff)")
+    for name, bias, size in (("up_bias", up_bias, d_ff), ("down_bias", down_bias, d_model)):
+        if bias is not None and tuple(bias.shape) != (size,):
+            raise ValueError(f"{name} has shape {tuple(bias.shape)}; expected ({size},)")
+    hidden = F.linear(x, up_weight, up_bias)  # (..., d_model) @ (d_model, d_ff) -> (..., d_ff)
+    return F.linear(gelu(hidden, approximate), down_weight, down_bias)  # -> (..., d_model)
+    # END SOLUTION
+
+
+def swiglu(
+    x: Float[Tensor, "... d_model"],
+    gate_weight: Float[Tensor, "d_ff d_model"],
+    up_weight: Float[Tensor, "d_ff d_model"],
+    down_weight: Float[Tensor, "d_model d_ff"],
+) -> Float[Tensor, "... d_model"]:
+    """down(silu(gate(x)) * up(x)) with silu(z) = z·sigmoid(z); no biases (LLaMA's MLP).
+
+    Raises:
+        ValueError: weight shapes that do not fit x and each other (names the shapes).
+    """
+    # BEGIN SOLUTION
+    d_ff, d_model = gate_weight.shape
+    if (x.shape[-1] != d_model or up_weight.shape != gate_weight.shape
+            or tuple(down_weight.shape) != (d_model, d_ff)):
+        raise ValueError(f"x {tuple(x.shape)}, gate_weight {tuple(gate_weight.shape)}, up_weight "
+                         f"{tuple(up_weight.shape)} and down_weight {tuple(down_weight.shape)} do "
+                         "not fit: expected (..., d_model), (d_ff, d_model) twice, (d_model, d_ff)")
+    gate = F.linear(x, gate_weight).float()  # (..., d_ff)
+    up = F.linear(x, up_weight)  # (..., d_ff)
+    hidden = (gate * torch.sigmoid(gate)).to(x.dtype) * up  # (..., d_ff)
+    return F.linear(hidden, down_weight)  # (..., d_ff) @ (d_ff, d_model) -> (..., d_model)
+    # END SOLUTION
+
+
+def llama_hidden_size(d_model: int, multiple_of: int = 256,
+                      ffn_dim_multiplier: float | None = None) -> int:
+    """d_ff for a SwiGLU block with about the parameters of a 4·d_model GELU MLP.
+
+    Raises:
+        ValueError: d_model or multiple_of < 1, or ffn_dim_multiplier <= 0.
+    """
+    # BEGIN SOLUTION
+    if d_model < 1 or multiple_of < 1 or (ffn_dim_multiplier is not None
+                                          and ffn_dim_multiplier <= 0):
+        raise ValueError(f"d_model={d_model}, multiple_of={multiple_of} must be >= 1 and "
+                         f"ffn_dim_multiplier={ffn_dim_multiplier} > 0 (or None)")
+    hidden = int(2 * (4 * d_model) / 3)
+    if ffn_dim_multiplier is not None:
+        hidden = int(ffn_dim_multiplier * hidden)
+    return multiple_of * ((hidden + multiple_of - 1) // multiple_of)  # round up
+    # END SOLUTION
