@@ -51,7 +51,9 @@ def adamw_update(
         ValueError: step < 1 or a hyper-parameter out of range (the message names it).
     """
     # TODO: implement this (about 14 lines in the reference).
-    raise NotImplementedError("adamw_update: not written yet. Stuck? nox -s hint -- adamw")
+    raise NotImplementedError(
+        "adamw_update: not written yet. Stuck? nox -s hint -- adamw"
+    )
 
 
 class AdamW:
@@ -74,4 +76,6 @@ class AdamW:
     def step(self) -> None:
         """Update every parameter that has a .grad in place; skip those whose .grad is None."""
         # TODO: implement this (about 10 lines in the reference).
-        raise NotImplementedError("step: not written yet. Stuck? nox -s hint -- adamw")
+        raise NotImplementedError(
+            "step: not written yet. Stuck? nox -s hint -- adamw"
+        )

@@ -66,4 +66,6 @@ def scaled_dot_product_attention(
             that does not broadcast to (..., q_len, kv_len), or `is_causal` with `attn_mask`.
     """
     # TODO: implement this (about 33 lines in the reference).
-    raise NotImplementedError("scaled_dot_product_attention: not written yet. Stuck? nox -s hint -- attention")
+    raise NotImplementedError(
+        "scaled_dot_product_attention: not written yet. Stuck? nox -s hint -- attention"
+    )

@@ -58,7 +58,9 @@ def train_bpe(text: str, vocab_size: int) -> Merges:
         ValueError: vocab_size < 256 (the message names it; the 256 byte tokens always exist).
     """
     # TODO: implement this (about 36 lines in the reference).
-    raise NotImplementedError("train_bpe: not written yet. Stuck? nox -s hint -- bpe_tokenizer")
+    raise NotImplementedError(
+        "train_bpe: not written yet. Stuck? nox -s hint -- bpe_tokenizer"
+    )
 
 
 def encode(text: str, merges: Merges) -> list[int]:
@@ -76,7 +78,9 @@ def encode(text: str, merges: Merges) -> list[int]:
         The token ids, each in 0 .. 255 + len(merges).
     """
     # TODO: implement this (about 20 lines in the reference).
-    raise NotImplementedError("encode: not written yet. Stuck? nox -s hint -- bpe_tokenizer")
+    raise NotImplementedError(
+        "encode: not written yet. Stuck? nox -s hint -- bpe_tokenizer"
+    )
 
 
 def decode(ids: list[int], merges: Merges) -> str:
@@ -96,4 +100,6 @@ def decode(ids: list[int], merges: Merges) -> str:
         ValueError: an id outside 0 .. 255 + len(merges) (the message names it).
     """
     # TODO: implement this (about 8 lines in the reference).
-    raise NotImplementedError("decode: not written yet. Stuck? nox -s hint -- bpe_tokenizer")
+    raise NotImplementedError(
+        "decode: not written yet. Stuck? nox -s hint -- bpe_tokenizer"
+    )

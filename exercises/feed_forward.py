@@ -43,7 +43,9 @@ def gelu(x: Float[Tensor, "..."], approximate: str = "none") -> Float[Tensor, ".
         ValueError: approximate is not "none" or "tanh".
     """
     # TODO: implement this (about 8 lines in the reference).
-    raise NotImplementedError("gelu: not written yet. Stuck? nox -s hint -- feed_forward")
+    raise NotImplementedError(
+        "gelu: not written yet. Stuck? nox -s hint -- feed_forward"
+    )
 
 
 def gelu_mlp(
@@ -60,7 +62,9 @@ def gelu_mlp(
         ValueError: weight or bias shapes that do not fit x and each other (names the shapes).
     """
     # TODO: implement this (about 10 lines in the reference).
-    raise NotImplementedError("gelu_mlp: not written yet. Stuck? nox -s hint -- feed_forward")
+    raise NotImplementedError(
+        "gelu_mlp: not written yet. Stuck? nox -s hint -- feed_forward"
+    )
 
 
 def swiglu(
@@ -75,7 +79,9 @@ def swiglu(
         ValueError: weight shapes that do not fit x and each other (names the shapes).
     """
     # TODO: implement this (about 10 lines in the reference).
-    raise NotImplementedError("swiglu: not written yet. Stuck? nox -s hint -- feed_forward")
+    raise NotImplementedError(
+        "swiglu: not written yet. Stuck? nox -s hint -- feed_forward"
+    )
 
 
 def llama_hidden_size(d_model: int, multiple_of: int = 256,
@@ -86,4 +92,6 @@ def llama_hidden_size(d_model: int, multiple_of: int = 256,
         ValueError: d_model or multiple_of < 1, or ffn_dim_multiplier <= 0.
     """
     # TODO: implement this (about 8 lines in the reference).
-    raise NotImplementedError("llama_hidden_size: not written yet. Stuck? nox -s hint -- feed_forward")
+    raise NotImplementedError(
+        "llama_hidden_size: not written yet. Stuck? nox -s hint -- feed_forward"
+    )

@@ -58,7 +58,9 @@ def causal_mask(q_len: int, kv_len: int, device=None) -> Bool[Tensor, "q_len kv_
         ValueError: q_len or kv_len negative (the message names the value).
     """
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("causal_mask: not written yet. Stuck? nox -s hint -- masking")
+    raise NotImplementedError(
+        "causal_mask: not written yet. Stuck? nox -s hint -- masking"
+    )
 
 
 def padding_mask(lengths: Int[Tensor, " batch"], max_len: int,
@@ -79,7 +81,9 @@ def padding_mask(lengths: Int[Tensor, " batch"], max_len: int,
             names the offending value).
     """
     # TODO: implement this (about 11 lines in the reference).
-    raise NotImplementedError("padding_mask: not written yet. Stuck? nox -s hint -- masking")
+    raise NotImplementedError(
+        "padding_mask: not written yet. Stuck? nox -s hint -- masking"
+    )
 
 
 def sliding_window_mask(q_len: int, kv_len: int, window: int,
@@ -102,7 +106,9 @@ def sliding_window_mask(q_len: int, kv_len: int, window: int,
         ValueError: window < 1, or a negative length (the message names the value).
     """
     # TODO: implement this (about 7 lines in the reference).
-    raise NotImplementedError("sliding_window_mask: not written yet. Stuck? nox -s hint -- masking")
+    raise NotImplementedError(
+        "sliding_window_mask: not written yet. Stuck? nox -s hint -- masking"
+    )
 
 
 def combine_masks(attention_mask: Bool[Tensor, "batch kv_len"], q_len: int | None = None,
@@ -127,7 +133,9 @@ def combine_masks(attention_mask: Bool[Tensor, "batch kv_len"], q_len: int | Non
         ValueError: attention_mask not 2-D, or window given with causal=False.
     """
     # TODO: implement this (about 15 lines in the reference).
-    raise NotImplementedError("combine_masks: not written yet. Stuck? nox -s hint -- masking")
+    raise NotImplementedError(
+        "combine_masks: not written yet. Stuck? nox -s hint -- masking"
+    )
 
 
 def to_additive(mask: Bool[Tensor, "..."],
@@ -146,7 +154,9 @@ def to_additive(mask: Bool[Tensor, "..."],
         ValueError: mask not bool, or dtype not floating point.
     """
     # TODO: implement this (about 6 lines in the reference).
-    raise NotImplementedError("to_additive: not written yet. Stuck? nox -s hint -- masking")
+    raise NotImplementedError(
+        "to_additive: not written yet. Stuck? nox -s hint -- masking"
+    )
 
 
 def position_ids(attention_mask: Bool[Tensor, "batch seq"]) -> Int[Tensor, "batch seq"]:
@@ -160,4 +170,6 @@ def position_ids(attention_mask: Bool[Tensor, "batch seq"]) -> Int[Tensor, "batc
         get 1 (as in transformers' `generate`; the value is arbitrary since pads are masked).
     """
     # TODO: implement this (about 3 lines in the reference).
-    raise NotImplementedError("position_ids: not written yet. Stuck? nox -s hint -- masking")
+    raise NotImplementedError(
+        "position_ids: not written yet. Stuck? nox -s hint -- masking"
+    )

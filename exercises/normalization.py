@@ -54,7 +54,9 @@ def layer_norm(
         ValueError: weight or bias whose shape is not (d_model,); the message names both shapes.
     """
     # TODO: implement this (about 15 lines in the reference).
-    raise NotImplementedError("layer_norm: not written yet. Stuck? nox -s hint -- normalization")
+    raise NotImplementedError(
+        "layer_norm: not written yet. Stuck? nox -s hint -- normalization"
+    )
 
 
 def rms_norm(
@@ -76,4 +78,6 @@ def rms_norm(
         ValueError: weight whose shape is not (d_model,); the message names both shapes.
     """
     # TODO: implement this (about 11 lines in the reference).
-    raise NotImplementedError("rms_norm: not written yet. Stuck? nox -s hint -- normalization")
+    raise NotImplementedError(
+        "rms_norm: not written yet. Stuck? nox -s hint -- normalization"
+    )

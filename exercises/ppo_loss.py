@@ -52,7 +52,9 @@ def masked_mean(values: Float[Tensor, "..."], mask: Bool[Tensor, "..."],
         The masked mean in values' dtype; 0 (not NaN) where no position is True.
     """
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("masked_mean: not written yet. Stuck? nox -s hint -- ppo_loss")
+    raise NotImplementedError(
+        "masked_mean: not written yet. Stuck? nox -s hint -- ppo_loss"
+    )
 
 
 def approx_kl(logprobs: Float[Tensor, "batch seq"], ref_logprobs: Float[Tensor, "batch seq"],
@@ -74,7 +76,9 @@ def approx_kl(logprobs: Float[Tensor, "batch seq"], ref_logprobs: Float[Tensor, 
         ValueError: an unknown estimator (the message names it).
     """
     # TODO: implement this (about 8 lines in the reference).
-    raise NotImplementedError("approx_kl: not written yet. Stuck? nox -s hint -- ppo_loss")
+    raise NotImplementedError(
+        "approx_kl: not written yet. Stuck? nox -s hint -- ppo_loss"
+    )
 
 
 def kl_penalized_rewards(scores: Float[Tensor, " batch"], logprobs: Float[Tensor, "batch seq"],
@@ -96,7 +100,9 @@ def kl_penalized_rewards(scores: Float[Tensor, " batch"], logprobs: Float[Tensor
         ValueError: a row with no response token (the message names the row).
     """
     # TODO: implement this (about 10 lines in the reference).
-    raise NotImplementedError("kl_penalized_rewards: not written yet. Stuck? nox -s hint -- ppo_loss")
+    raise NotImplementedError(
+        "kl_penalized_rewards: not written yet. Stuck? nox -s hint -- ppo_loss"
+    )
 
 
 def policy_loss(logprobs: Float[Tensor, "batch seq"], old_logprobs: Float[Tensor, "batch seq"],
@@ -120,7 +126,9 @@ def policy_loss(logprobs: Float[Tensor, "batch seq"], old_logprobs: Float[Tensor
         masked_mean((ratio - 1) - log ratio), a k3 estimate of KL(pi_old || pi).
     """
     # TODO: implement this (about 9 lines in the reference).
-    raise NotImplementedError("policy_loss: not written yet. Stuck? nox -s hint -- ppo_loss")
+    raise NotImplementedError(
+        "policy_loss: not written yet. Stuck? nox -s hint -- ppo_loss"
+    )
 
 
 def value_loss(values: Float[Tensor, "batch seq"], old_values: Float[Tensor, "batch seq"],
@@ -142,7 +150,9 @@ def value_loss(values: Float[Tensor, "batch seq"], old_values: Float[Tensor, "ba
         0-dim loss in values' dtype.
     """
     # TODO: implement this (about 4 lines in the reference).
-    raise NotImplementedError("value_loss: not written yet. Stuck? nox -s hint -- ppo_loss")
+    raise NotImplementedError(
+        "value_loss: not written yet. Stuck? nox -s hint -- ppo_loss"
+    )
 
 
 def ppo_loss(logprobs: Float[Tensor, "batch seq"], old_logprobs: Float[Tensor, "batch seq"],
@@ -174,4 +184,6 @@ def ppo_loss(logprobs: Float[Tensor, "batch seq"], old_logprobs: Float[Tensor, "
         ValueError: kl_coef != 0 without ref_logprobs.
     """
     # TODO: implement this (about 11 lines in the reference).
-    raise NotImplementedError("ppo_loss: not written yet. Stuck? nox -s hint -- ppo_loss")
+    raise NotImplementedError(
+        "ppo_loss: not written yet. Stuck? nox -s hint -- ppo_loss"
+    )

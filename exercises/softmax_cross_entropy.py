@@ -35,19 +35,25 @@ from torch import Tensor
 def logsumexp(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
     """log(sum(exp(x))) over `dim` (removed from the shape), in x's dtype; entries may be -inf."""
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("logsumexp: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+    raise NotImplementedError(
+        "logsumexp: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
+    )
 
 
 def log_softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
     """x − logsumexp(x) over `dim`, same shape and dtype as x; accurate for large x too."""
     # TODO: implement this (about 3 lines in the reference).
-    raise NotImplementedError("log_softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+    raise NotImplementedError(
+        "log_softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
+    )
 
 
 def softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
     """exp(x) / sum(exp(x)) over `dim`, same shape and dtype as x; no overflow for large x."""
     # TODO: implement this (about 3 lines in the reference).
-    raise NotImplementedError("softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+    raise NotImplementedError(
+        "softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
+    )
 
 
 def cross_entropy(
@@ -64,7 +70,9 @@ def cross_entropy(
             not ignore_index (the message names it), or an unknown reduction.
     """
     # TODO: implement this (about 19 lines in the reference).
-    raise NotImplementedError("cross_entropy: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+    raise NotImplementedError(
+        "cross_entropy: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
+    )
 
 
 def causal_lm_loss(
@@ -77,7 +85,9 @@ def causal_lm_loss(
     Returns the mean over counted targets, or their sum / num_items_in_batch when given.
     """
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("causal_lm_loss: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+    raise NotImplementedError(
+        "causal_lm_loss: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
+    )
 
 
 def accumulated_causal_lm_loss(
@@ -93,4 +103,6 @@ def accumulated_causal_lm_loss(
         ValueError: no micro-batch, or no counted target in any of them.
     """
     # TODO: implement this (about 6 lines in the reference).
-    raise NotImplementedError("accumulated_causal_lm_loss: not written yet. Stuck? nox -s hint -- softmax_cross_entropy")
+    raise NotImplementedError(
+        "accumulated_causal_lm_loss: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
+    )

@@ -81,10 +81,9 @@ def make_stub(source: str, kata_id: str, filename: str = "<solution>") -> str:
         code_lines = [line for line in body if not line.strip().startswith("#")]
         cue = f"about {len(code_lines)} line{'s' if len(code_lines) != 1 else ''}"
         out.append(f"{region.indent}# TODO: implement this ({cue} in the reference).")
-        out.append(
-            f'{region.indent}raise NotImplementedError('
-            f'"{region.function}: not written yet. Stuck? nox -s hint -- {kata_id}")'
-        )
+        out.append(f"{region.indent}raise NotImplementedError(")
+        out.append(f'{region.indent}    "{region.function}: not written yet. Stuck? nox -s hint -- {kata_id}"')
+        out.append(f"{region.indent})")
         cursor = region.end
     out.extend(lines[cursor:])
     return "\n".join(out) + "\n"

@@ -19,7 +19,8 @@ def test_stub_replaces_region_with_todo_and_raise():
     stub = make_stub(SOLUTION, "circle")
     assert "math.pi" not in stub
     assert "# TODO" in stub
-    assert 'raise NotImplementedError("area: not written yet. Stuck? nox -s hint -- circle")' in stub
+    assert "raise NotImplementedError(" in stub
+    assert '"area: not written yet. Stuck? nox -s hint -- circle"' in stub
     assert '"""Area of a circle."""' in stub  # the docstring is given
 
 
