@@ -43,11 +43,14 @@ class Call:
     kwargs: dict
     output: Any = None
     error: BaseException | None = None
+    owner: Any = None  # for a bound method: a copy of the instance taken before the call
+    owner_class: str = ""
 
     def describe(self) -> str:
         parts = [describe(a) for a in self.args]
         parts += [f"{k}={describe(v)}" for k, v in self.kwargs.items()]
-        return f"{self.function}({', '.join(parts)})"
+        name = f"{self.owner_class}.{self.function}" if self.owner_class else self.function
+        return f"{name}({', '.join(parts)})"
 
 
 @dataclass
@@ -84,6 +87,12 @@ def call(function, *args, **kwargs):
     Raises NotStarted (from the original error) when the code raises NotImplementedError.
     """
     record = Call(getattr(function, "__name__", repr(function)), _snapshot(args), _snapshot(kwargs))
+    owner = getattr(function, "__self__", None)
+    if owner is not None and not isinstance(owner, type) and hasattr(owner, "__dict__"):
+        try:  # lets diagnosis replay the method on a mutant's class
+            record.owner, record.owner_class = copy.deepcopy(owner), type(owner).__name__
+        except Exception:
+            pass
     RECORDER.calls.append(record)
     try:
         record.output = function(*args, **kwargs)

@@ -8,6 +8,7 @@ are built once per process, only when something fails, so a passing run pays not
 
 from __future__ import annotations
 
+import copy
 import types
 from typing import Any
 
@@ -63,7 +64,18 @@ def mutant_modules(kata: Kata) -> list[tuple[Mutant, types.ModuleType]]:
 
 
 def _replay(module: types.ModuleType, call: Call) -> Any:
-    function = getattr(module, call.function, None)
+    if call.owner_class:
+        cls = getattr(module, call.owner_class, None)
+        if not isinstance(cls, type):
+            return None
+        try:  # the same instance state, with the module's methods
+            owner = copy.deepcopy(call.owner)
+            owner.__class__ = cls
+        except Exception:
+            return None
+        function = getattr(owner, call.function, None)
+    else:
+        function = getattr(module, call.function, None)
     if not callable(function):
         return None
     try:
