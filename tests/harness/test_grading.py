@@ -87,3 +87,13 @@ def test_missing_target_path_is_a_clear_error(tmp_path):
     assert process.returncode != 0
     assert "no such file or folder" in process.stdout + process.stderr
     assert "Traceback" not in process.stdout + process.stderr
+
+
+def test_classic_mistake_is_named(tmp_path):
+    body = ("scores = query @ key.transpose(-2, -1)\n"
+            "weights = torch.softmax(scores, dim=-1)\n"
+            "return weights @ value, weights\n")
+    process, result = grade(tmp_path, body)
+    assert_clear_failure(process, result)
+    assert "likely mistake: The scores are not scaled by 1/sqrt(head_dim)" in process.stdout
+    assert any(t["mutant"] == "no_scaling" for t in result["tests"])
