@@ -38,7 +38,7 @@ class Mutant:
                 "(needs exactly once); update tests/mutants to match the solution")
         offset = source.index(self.find)
         line = source.count("\n", 0, offset) + 1
-        last = line + self.find.count("\n")
+        last = line + self.find.rstrip("\n").count("\n")
         regions = find_regions(source, filename)
         if not any(r.contains(line) and r.contains(last) for r in regions):
             raise MutantError(f"mutant {self.id!r}: {filename}:{line} is outside every solution "
