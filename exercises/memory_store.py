@@ -45,7 +45,8 @@ EMBED_DIM = 256
 def count_tokens(message: dict) -> int:
     """A stand-in tokenizer: 4 tokens of per-message overhead + one per whitespace-separated word
     of the content + 4 per tool call."""
-    return 4 + len((message.get("content") or "").split()) + 4 * len(message.get("tool_calls") or [])
+    words = len((message.get("content") or "").split())
+    return 4 + words + 4 * len(message.get("tool_calls") or [])
 
 
 def embed(text: str) -> list[float]:

@@ -130,8 +130,8 @@ class ToolRegistry:
         `registry.register(func, name=...)` all work. The parameters schema is
         {"type": "object", "properties": {...}, "required": [...], "additionalProperties": false}:
         one property per parameter, in signature order, with `json_schema(type hint)` plus a
-        "description" from the docstring's Args section (when it has one) and a "default" for a
-        parameter with a default value. `required` lists, in signature order, the parameters
+        "description" from `parse_docstring` (when the Args section has one) and a "default" for
+        a parameter with a default value. `required` lists, in signature order, the parameters
         without a default. The tool's description is `description`, else the docstring's summary.
 
         Args:

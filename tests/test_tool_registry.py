@@ -26,7 +26,7 @@ def _tool_call(name, arguments, call_id="call_1"):
 
 
 def _assert_tool_message(message, call_id):
-    assert isinstance(message, dict), f"dispatch must return a dict (a tool message), got {message!r}"
+    assert isinstance(message, dict), f"dispatch must return a tool message (dict): {message!r}"
     assert message.get("role") == "tool", f"a tool message has role 'tool', got {message!r}"
     assert message.get("tool_call_id") == call_id, (
         f"tool_call_id must echo the call's id {call_id!r}, got {message.get('tool_call_id')!r}: "
@@ -87,7 +87,8 @@ PLAN_SCHEMA = {
         "tags": {"type": "array", "items": {"type": "string"}},
         "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
         "limit": {"anyOf": [{"type": "integer"}, {"type": "null"}], "default": None},
-        "grid": {"anyOf": [{"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+        "grid": {"anyOf": [{"type": "array",
+                            "items": {"type": "array", "items": {"type": "integer"}}},
                            {"type": "null"}], "default": None},
     },
     "required": ["text", "count", "ratio", "flag", "tags", "unit"],
@@ -114,7 +115,8 @@ argument_strings = st.one_of(
     st.text(),
     json_values.map(json.dumps),
     near_plan_arguments.map(json.dumps),
-    st.tuples(valid_plan_arguments, near_plan_arguments).map(lambda p: json.dumps({**p[0], **p[1]})),
+    st.tuples(valid_plan_arguments, near_plan_arguments).map(
+        lambda pair: json.dumps({**pair[0], **pair[1]})),
 )
 
 
@@ -333,7 +335,8 @@ def test_dispatch_all_answers_parallel_calls_in_order(impl):
         _tool_call("nope", "{}", "call_x"),
     ]}
     messages = call(registry.dispatch_all, assistant)
-    assert [m.get("tool_call_id") for m in messages] == ["call_w1", "call_a", "call_w2", "call_x"], (
+    ids = [m.get("tool_call_id") for m in messages]
+    assert ids == ["call_w1", "call_a", "call_w2", "call_x"], (
         f"one answer per call, in the calls' order: {messages}")
     assert [m["content"] for m in messages[:3]] == [
         "1 day(s) of sun in Rome (celsius)", "2", "2 day(s) of sun in Lima (celsius)"], messages
@@ -429,14 +432,21 @@ def test_every_name_matching_the_pattern_is_accepted(impl, name):
     assert [s["function"]["name"] for s in call(registry.schemas)] == [name]
 
 
-@pytest.mark.parametrize("name", ["", "get weather", "a" * 65, "get_weather\n", "dotted.name",
+@pytest.mark.parametrize("name", ["get weather", "a" * 65, "get_weather\n", "dotted.name",
                                   "wetter_für_morgen", "semi;colon"],
-                         ids=["empty", "space", "too_long", "trailing_newline", "dot", "non_ascii",
+                         ids=["space", "too_long", "trailing_newline", "dot", "non_ascii",
                               "semicolon"])
 def test_invalid_name_raises_value_error(impl, name):
     registry = call(impl.ToolRegistry)
     with pytest.raises(ValueError):
         call(registry.register, add, name=name)
+    assert call(registry.schemas) == [], "a rejected tool must not be registered"
+
+
+def test_lambda_without_a_name_raises_value_error(impl):
+    registry = call(impl.ToolRegistry)
+    with pytest.raises(ValueError):  # its __name__ is "<lambda>"
+        call(registry.register, lambda: "hi")
     assert call(registry.schemas) == [], "a rejected tool must not be registered"
 
 
