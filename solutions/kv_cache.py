@@ -51,7 +51,8 @@ def apply_rope(x: Float[Tensor, "batch heads seq head_dim"], positions: Int[Tens
 
 
 class KVCache:
-    """Per-layer cache: `keys[layer]`, `values[layer]` are (batch, heads, past, head_dim) or None."""
+    """Per-layer cache: `keys[layer]` and `values[layer]` are (batch, heads, past, head_dim),
+    or None before the layer's first update."""
 
     def __init__(self, num_layers: int) -> None:
         self.keys: list[Tensor | None] = [None] * num_layers
@@ -61,7 +62,8 @@ class KVCache:
                value: Float[Tensor, "batch heads seq head_dim"],
                ) -> tuple[Float[Tensor, "batch heads kv_len head_dim"],
                           Float[Tensor, "batch heads kv_len head_dim"]]:
-        """Append this call's keys and values to `layer`; return all of that layer's, oldest first."""
+        """Append this call's keys and values to `layer`; return all of the layer's keys and
+        values, oldest position first."""
         # BEGIN SOLUTION
         if self.keys[layer] is None:
             self.keys[layer], self.values[layer] = key, value

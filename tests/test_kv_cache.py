@@ -151,16 +151,6 @@ def test_full_forward_matches_reference(impl, ref, device, config, seed, batch, 
     assert_close(call(model.forward, ids), expected_model(ids), what="TinyLM logits, no cache")
 
 
-def test_float64_decoding_matches_full_forward_tightly(impl, device):
-    model = _lm(impl, (11, 2, 2, 4, 8), 5, device, dtype=torch.float64)
-    ids = _ids(1, 6, 11, 5, device)
-    full = call(model.forward, ids)
-    cache = impl.KVCache(2)
-    for t in range(1, 7):
-        logits = call(impl.decode_step, model, ids[:, :t], cache)
-        assert_close(logits, full[:, t - 1], what=f"float64 decode_step logits after {t} tokens")
-
-
 # ---------------------------------------------------------------- complexity (FLOP counts)
 
 D_MODEL, NUM_LAYERS = 16, 2

@@ -23,7 +23,6 @@ from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -100,6 +99,18 @@ class AllocationLog:
         return ", ".join(f"{a.describe()} ({a.numel:,} elements)" for a in ranked) or "none"
 
 
+def _tensors(value: Any):
+    """The tensors in an op's arguments or result (nested lists, tuples and dicts)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
 def _storage(tensor: torch.Tensor) -> tuple[str, int] | None:
     try:
         return str(tensor.device), tensor.untyped_storage().data_ptr()
@@ -115,10 +126,8 @@ class _AllocationRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
-        inputs = {_storage(t) for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
-        for tensor in tree_leaves(out):
-            if not isinstance(tensor, torch.Tensor):
-                continue
+        inputs = {_storage(t) for t in _tensors((args, kwargs))}
+        for tensor in _tensors(out):
             storage = _storage(tensor)
             if storage is not None and storage not in inputs and storage[1] != 0:
                 self.log.allocations.append(
