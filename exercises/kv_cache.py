@@ -58,6 +58,10 @@ class KVCache:
         self.keys: list[Tensor | None] = [None] * num_layers
         self.values: list[Tensor | None] = [None] * num_layers
 
+    def __repr__(self) -> str:
+        shapes = [None if k is None else tuple(k.shape) for k in self.keys]
+        return f"KVCache(keys per layer: {shapes})"
+
     def update(self, layer: int, key: Float[Tensor, "batch heads seq head_dim"],
                value: Float[Tensor, "batch heads seq head_dim"],
                ) -> tuple[Float[Tensor, "batch heads kv_len head_dim"],

@@ -125,12 +125,11 @@ def test_chunked_forward_with_cache_reproduces_full_forward(impl, device, config
                           "(chunked prefill: bottom-right causal mask, RoPE from the offset)")
 
 
-@few
-@given(config=configs, seed=seeds, seq=size(5))
-def test_cache_holds_every_position_after_decode_step(impl, device, config, seed, seq):
+@pytest.mark.parametrize(("config", "seq"), [((7, 1, 1, 2, 3), 1), ((9, 2, 3, 4, 5), 4)])
+def test_cache_holds_every_position_after_decode_step(impl, device, config, seq):
     vocab, heads, num_layers, head_dim, _ = config
-    model = _lm(impl, config, seed, device)
-    ids = _ids(2, seq + 1, vocab, seed, device)
+    model = _lm(impl, config, 0, device)
+    ids = _ids(2, seq + 1, vocab, 0, device)
     cache = impl.KVCache(num_layers)
     call(impl.decode_step, model, ids[:, :seq], cache)
     call(impl.decode_step, model, ids, cache)
