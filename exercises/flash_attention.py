@@ -73,4 +73,6 @@ def flash_attention(
             kv_len == 0, or a block size < 1 (the message names it).
     """
     # TODO: implement this (about 39 lines in the reference).
-    raise NotImplementedError("flash_attention: not written yet. Stuck? nox -s hint -- flash_attention")
+    raise NotImplementedError(
+        "flash_attention: not written yet. Stuck? nox -s hint -- flash_attention"
+    )

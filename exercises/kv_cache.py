@@ -69,12 +69,16 @@ class KVCache:
         """Append this call's keys and values to `layer`; return all of the layer's keys and
         values, oldest position first."""
         # TODO: implement this (about 6 lines in the reference).
-        raise NotImplementedError("update: not written yet. Stuck? nox -s hint -- kv_cache")
+        raise NotImplementedError(
+            "update: not written yet. Stuck? nox -s hint -- kv_cache"
+        )
 
     def seq_length(self, layer: int = 0) -> int:
         """Number of positions cached for `layer` (0 before its first update)."""
         # TODO: implement this (about 2 lines in the reference).
-        raise NotImplementedError("seq_length: not written yet. Stuck? nox -s hint -- kv_cache")
+        raise NotImplementedError(
+            "seq_length: not written yet. Stuck? nox -s hint -- kv_cache"
+        )
 
 
 class Attention(nn.Module):
@@ -94,7 +98,9 @@ class Attention(nn.Module):
         their keys/values to the cache, and let query i attend to kv positions 0..past+i.
         """
         # TODO: implement this (about 13 lines in the reference).
-        raise NotImplementedError("forward: not written yet. Stuck? nox -s hint -- kv_cache")
+        raise NotImplementedError(
+            "forward: not written yet. Stuck? nox -s hint -- kv_cache"
+        )
 
 
 class Block(nn.Module):
@@ -148,4 +154,6 @@ def decode_step(model: TinyLM, input_ids: Int[Tensor, "batch seq"], cache: KVCac
     over the whole sequence.
     """
     # TODO: implement this (about 6 lines in the reference).
-    raise NotImplementedError("decode_step: not written yet. Stuck? nox -s hint -- kv_cache")
+    raise NotImplementedError(
+        "decode_step: not written yet. Stuck? nox -s hint -- kv_cache"
+    )

@@ -88,13 +88,17 @@ class ShortTermMemory:
                 numbers: raise max_tokens or shorten the system prompt).
         """
         # TODO: implement this (about 23 lines in the reference).
-        raise NotImplementedError("messages: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "messages: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
 
 def cosine(a: list[float], b: list[float]) -> float:
     """Cosine similarity of two vectors; 0.0 when either is the zero vector (never NaN)."""
     # TODO: implement this (about 4 lines in the reference).
-    raise NotImplementedError("cosine: not written yet. Stuck? nox -s hint -- memory_store")
+    raise NotImplementedError(
+        "cosine: not written yet. Stuck? nox -s hint -- memory_store"
+    )
 
 
 class LongTermMemory:
@@ -116,7 +120,9 @@ class LongTermMemory:
         metadata and embedding are replaced and its id returned. A threshold above 1 turns
         deduplication off. `metadata` must be JSON-serialisable for `save`."""
         # TODO: implement this (about 13 lines in the reference).
-        raise NotImplementedError("add: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "add: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
     def search(self, query: str, k: int, min_score: float | None = None) -> list[dict]:
         """The k entries most similar to `query`: [{"id", "text", "metadata", "score"}, ...] by
@@ -127,12 +133,16 @@ class LongTermMemory:
             ValueError: k < 0.
         """
         # TODO: implement this (about 10 lines in the reference).
-        raise NotImplementedError("search: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "search: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
     def forget(self, entry_id: int) -> bool:
         """Delete an entry; True if it existed. A forgotten entry never comes back."""
         # TODO: implement this (about 1 line in the reference).
-        raise NotImplementedError("forget: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "forget: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
     def save(self, path: str | Path) -> None:
         """Write every entry and the id counter to `path` as JSON, atomically: write a temporary
@@ -140,12 +150,16 @@ class LongTermMemory:
         json cannot encode), the exception propagates, the previous file at `path` is unchanged
         and no temporary file is left behind."""
         # TODO: implement this (about 13 lines in the reference).
-        raise NotImplementedError("save: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "save: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
     def load(self, path: str | Path) -> None:
         """Replace this memory's entries and id counter with those saved at `path`."""
         # TODO: implement this (about 5 lines in the reference).
-        raise NotImplementedError("load: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "load: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
 
 class WorkingMemory:
@@ -164,12 +178,16 @@ class WorkingMemory:
         """A copy of the state that later changes (to the state or to values inside it) never
         alter."""
         # TODO: implement this (about 1 line in the reference).
-        raise NotImplementedError("snapshot: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "snapshot: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
     def clear(self) -> None:
         """Forget the state (when the task is done)."""
         # TODO: implement this (about 1 line in the reference).
-        raise NotImplementedError("clear: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "clear: not written yet. Stuck? nox -s hint -- memory_store"
+        )
 
 
 class AgentMemory:
@@ -192,4 +210,6 @@ class AgentMemory:
             ValueError: the system message alone exceeds the budget (the message names both).
         """
         # TODO: implement this (about 15 lines in the reference).
-        raise NotImplementedError("build_context: not written yet. Stuck? nox -s hint -- memory_store")
+        raise NotImplementedError(
+            "build_context: not written yet. Stuck? nox -s hint -- memory_store"
+        )

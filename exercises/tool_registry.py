@@ -113,7 +113,9 @@ def json_schema(hint: Any) -> dict:
             the message names the hint and the supported ones.
     """
     # TODO: implement this (about 15 lines in the reference).
-    raise NotImplementedError("json_schema: not written yet. Stuck? nox -s hint -- tool_registry")
+    raise NotImplementedError(
+        "json_schema: not written yet. Stuck? nox -s hint -- tool_registry"
+    )
 
 
 class ToolRegistry:
@@ -147,13 +149,17 @@ class ToolRegistry:
                 Nothing is registered when it raises.
         """
         # TODO: implement this (about 34 lines in the reference).
-        raise NotImplementedError("register: not written yet. Stuck? nox -s hint -- tool_registry")
+        raise NotImplementedError(
+            "register: not written yet. Stuck? nox -s hint -- tool_registry"
+        )
 
     def schemas(self) -> list[dict]:
         """[{"type": "function", "function": {"name", "description", "parameters"}}, ...] in
         registration order: the `tools` argument of a chat completions request."""
         # TODO: implement this (about 3 lines in the reference).
-        raise NotImplementedError("schemas: not written yet. Stuck? nox -s hint -- tool_registry")
+        raise NotImplementedError(
+            "schemas: not written yet. Stuck? nox -s hint -- tool_registry"
+        )
 
     def dispatch(self, tool_call: dict) -> dict:
         """Run one tool call and answer it with a tool message; never raises for bad input.
@@ -177,11 +183,15 @@ class ToolRegistry:
             for an unknown tool names the tool that was asked for.
         """
         # TODO: implement this (about 23 lines in the reference).
-        raise NotImplementedError("dispatch: not written yet. Stuck? nox -s hint -- tool_registry")
+        raise NotImplementedError(
+            "dispatch: not written yet. Stuck? nox -s hint -- tool_registry"
+        )
 
     def dispatch_all(self, assistant_message: dict) -> list[dict]:
         """The tool messages answering every call in `assistant_message["tool_calls"]`, in the
         order of the calls (one per call, also when a tool is called twice); [] when the message
         has no tool calls."""
         # TODO: implement this (about 1 line in the reference).
-        raise NotImplementedError("dispatch_all: not written yet. Stuck? nox -s hint -- tool_registry")
+        raise NotImplementedError(
+            "dispatch_all: not written yet. Stuck? nox -s hint -- tool_registry"
+        )

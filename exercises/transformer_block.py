@@ -100,7 +100,9 @@ class DecoderBlock(nn.Module):
         output to the stream; the stream itself is never normalised. Same shape and dtype as x.
         """
         # TODO: implement this (about 2 lines in the reference).
-        raise NotImplementedError("forward: not written yet. Stuck? nox -s hint -- transformer_block")
+        raise NotImplementedError(
+            "forward: not written yet. Stuck? nox -s hint -- transformer_block"
+        )
 
 
 class TinyLM(nn.Module):
@@ -127,4 +129,6 @@ class TinyLM(nn.Module):
                 names the id and the vocabulary size).
         """
         # TODO: implement this (about 13 lines in the reference).
-        raise NotImplementedError("forward: not written yet. Stuck? nox -s hint -- transformer_block")
+        raise NotImplementedError(
+            "forward: not written yet. Stuck? nox -s hint -- transformer_block"
+        )
