@@ -1,15 +1,14 @@
-"""nox sessions for LLM Katas: one per kata (from kata.toml), plus tests, hint, env, bench.
+"""LLM Katas: `nox -s <kata>` grades exercises/<kata>.py; `nox -s hint -- <kata>` gives hints."""
 
-nox cannot share one virtualenv across sessions, so this file owns a single `.venv` and every
-session runs with python=False against it. A stamp file (hash of the dependency groups, the
-torch choice and the Python version) skips reinstalling; a file lock guards parallel runs.
-
-Choose torch with KATA_TORCH (nox rejects unknown command-line options):
-  cpu     (default) torch==2.13.0; set KATA_TORCH_INDEX=https://download.pytorch.org/whl/cpu
-          where your package index serves the multi-GB CUDA build for plain torch
-  cuda    torch==2.13.0 from KATA_TORCH_INDEX or your default index (a CUDA build on Linux)
-  system  reuse the torch already installed for this Python (--system-site-packages)
-"""
+# nox cannot share one virtualenv across sessions, so this file owns a single `.venv` and every
+# session runs with python=False against it. A stamp file (hash of the dependency groups, the
+# torch choice and the Python version) skips reinstalling; a file lock guards parallel runs.
+#
+# Choose torch with KATA_TORCH (nox rejects unknown command-line options):
+#   cpu     (default) torch==2.13.0; set KATA_TORCH_INDEX=https://download.pytorch.org/whl/cpu
+#           where your package index serves the multi-GB CUDA build for plain torch
+#   cuda    torch==2.13.0 from KATA_TORCH_INDEX or your default index (a CUDA build on Linux)
+#   system  reuse the torch already installed for this Python (--system-site-packages)
 
 from __future__ import annotations
 
@@ -32,7 +31,7 @@ TORCH_VERSION = "2.13.0"
 TORCH_CHOICES = ("cpu", "cuda", "system")
 
 nox.options.default_venv_backend = "none"
-nox.options.sessions = ["tests"]
+nox.options.sessions = ["list"]  # a bare `nox` shows the catalog
 nox.options.error_on_missing_interpreters = False
 
 

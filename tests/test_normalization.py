@@ -142,7 +142,8 @@ def test_layer_norm_matches_torch(impl, device, batch, d_model, seed, eps, affin
     x = randn((*batch, d_model), seed, dtype=dtype, device=device, scale=2.0) + 1.0
     weight, bias = _params(d_model, seed, device, dtype=dtype) if affine else (None, None)
     expected = F.layer_norm(x, (d_model,), weight, bias, eps)
-    assert_close(call(impl.layer_norm, x, weight, bias, eps=eps), expected)
+    # eps = 0 with d_model = 1 is 0/0: torch gives NaN and so must a faithful implementation.
+    assert_close(call(impl.layer_norm, x, weight, bias, eps=eps), expected, allow_nan=True)
 
 
 @given(batch=leading, d_model=size(8), seed=seeds, eps=epsilons, affine=st.booleans(),
@@ -151,7 +152,7 @@ def test_rms_norm_matches_torch(impl, device, batch, d_model, seed, eps, affine,
     x = randn((*batch, d_model), seed, dtype=dtype, device=device, scale=2.0) + 1.0
     weight = _params(d_model, seed, device, dtype=dtype)[0] if affine else None
     expected = F.rms_norm(x, (d_model,), weight, eps)
-    assert_close(call(impl.rms_norm, x, weight, eps=eps), expected)
+    assert_close(call(impl.rms_norm, x, weight, eps=eps), expected, allow_nan=True)
 
 
 @given(batch=leading, d_model=size(8), seed=seeds,

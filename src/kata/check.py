@@ -88,6 +88,8 @@ def call(function, *args, **kwargs):
     """
     record = Call(getattr(function, "__name__", repr(function)), _snapshot(args), _snapshot(kwargs))
     owner = getattr(function, "__self__", None)
+    if not hasattr(function, "__name__") and hasattr(type(function), "__call__"):
+        owner, record.function = function, "__call__"  # a callable instance, e.g. an nn.Module
     if owner is not None and not isinstance(owner, type) and hasattr(owner, "__dict__"):
         try:  # lets diagnosis replay the method on a mutant's class
             record.owner, record.owner_class = copy.deepcopy(owner), type(owner).__name__
@@ -112,7 +114,13 @@ def describe(value: Any) -> str:
         device = "" if value.device.type == "cpu" else f"@{value.device.type}"
         if value.dim() == 0:
             return f"{dtype}({value.item():.4g}){device}"
-        return f"{dtype}{list(value.shape)}{device}"
+        text = f"{dtype}{list(value.shape)}{device}"
+        if 0 < value.numel() <= 8:  # small inputs: show the values so the case can be rebuilt
+            shown = value.detach().cpu()
+            shown = shown.tolist() if not shown.is_floating_point() else [
+                float(f"{v:.4g}") for v in shown.double().flatten().tolist()]
+            text += f"={shown}"
+        return text
     if isinstance(value, list | tuple) and any(isinstance(v, torch.Tensor) for v in value):
         inner = ", ".join(describe(v) for v in value)
         return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
@@ -155,6 +163,15 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str = "output",
     if actual.device != expected.device:
         raise AssertionError(f"{what}: on {actual.device}, expected {expected.device} (create new "
                              f"tensors with device=input.device){_context()}")
+    if expected.dtype == torch.bool or not expected.is_floating_point():
+        wrong = actual.cpu() != expected.cpu()
+        if wrong.any():
+            where = _index(int(wrong.flatten().nonzero()[0]), wrong.shape)
+            raise AssertionError(
+                f"{what}: {int(wrong.sum())} of {wrong.numel()} entries differ, first at index "
+                f"{list(where)} (expected {expected[where].item()}, got {actual[where].item()})"
+                f"{_context()}")
+        return
     default_atol, default_rtol = tolerance(expected.dtype)
     atol = default_atol if atol is None else atol
     rtol = default_rtol if rtol is None else rtol
@@ -167,8 +184,9 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str = "output",
                              f"(expected {e[where]:.6g}){_context()}")
     close = torch.isclose(a, e, atol=atol, rtol=rtol, equal_nan=True)
     if not close.all():
-        error = (a - e).abs().nan_to_num(nan=float("inf"))
+        error = (a - e).abs().nan_to_num(nan=float("inf"), posinf=float("inf"))
         error[close] = 0
+        error[torch.isinf(a) & ~close] = float("inf")  # a non-finite value, not "1.8e308"
         flat = int(error.flatten().argmax())
         where = _index(flat, a.shape)
         wrong = int((~close).sum())

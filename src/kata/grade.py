@@ -17,6 +17,7 @@ from pathlib import Path
 from kata import render
 from kata.catalog import Kata
 from kata.results import KataResult, read_result, write_json
+from kata.target import TargetError, resolve_target
 
 MEMORY_LIMIT_GIB = float(os.environ.get("KATA_MEMORY_LIMIT_GB", "8"))
 
@@ -84,6 +85,13 @@ def _target_arg(args: list[str]) -> str:
 def grade(katas: list[Kata], pytest_args: list[str]) -> int:
     """Grade each kata in turn; 0 when every one passes, 1 otherwise (2 on usage errors)."""
     color = render.use_color(sys.stdout.isatty())
+    target = _target_arg(pytest_args)
+    for kata in katas:  # fail fast, before any child pays for importing torch
+        try:
+            resolve_target(target, kata)
+        except TargetError as error:
+            sys.stderr.write(f"kata: {error}\n")
+            return 2
     code = 0
     for kata in katas:
         sys.stdout.flush()

@@ -48,10 +48,6 @@ class KataTimeout(BaseException):
     """Raised by the per-test alarm. A BaseException so hypothesis does not swallow and retry it."""
 
 
-class RulesViolation(Exception):
-    pass
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kata", "LLM katas grading")
     group.addoption("--target", default=os.environ.get("KATA_TARGET", "exercises"),
@@ -79,6 +75,7 @@ class _State:
         self.modules: dict[tuple[str, str], object] = {}
         self.started = time.perf_counter()
         self.timed_out = False
+        self.rules_broken = False
 
     @property
     def catalog(self) -> dict[str, Kata]:
@@ -205,46 +202,37 @@ def device(request: pytest.FixtureRequest):
     return torch.device(choice)
 
 
+@pytest.fixture(scope="session")
+def float_dtypes(device) -> list:
+    """The floating dtypes `device` supports, widest first (float64 is absent on MPS)."""
+    import torch
+
+    dtypes = [torch.float64, torch.float32, torch.bfloat16, torch.float16]
+    return [d for d in dtypes if not (device.type == "mps" and d == torch.float64)]
+
+
 # ---------------------------------------------------------------- collection
-
-
-class RulesItem(pytest.Item):
-    """Checks the target module against the kata's `forbid` list."""
-
-    def __init__(self, *, kata_entry: Kata, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.kata_entry = kata_entry
-
-    def runtest(self) -> None:
-        path = _state(self.config).target(self.kata_entry)
-        try:
-            violations = check_file(path, self.kata_entry.forbid)
-        except SyntaxError:
-            return  # the import error is reported by every test already
-        if violations:
-            raise RulesViolation("\n".join(v.message(path) for v in violations))
-
-    def repr_failure(self, excinfo, style=None) -> str:
-        return str(excinfo.value)
-
-    def reportinfo(self):
-        return self.path, None, f"rules ({self.kata_entry.id})"
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
                                   items: list[pytest.Item]) -> None:
+    """Rules: check each graded module against its kata's `forbid` list (AST, no import).
+
+    Violations are part of the verdict (JSON `rules`, summary, exit status), not a test, so the
+    "N/M passing" count is the kata's tests only.
+    """
     state = _state(config)
-    seen: set[str] = set()
-    extra: list[pytest.Item] = []
-    for item in items:
-        found = state.kata_for(item.path)
-        if found is None or found.id in seen:
-            continue
-        seen.add(found.id)
-        if found.forbid:
-            module = item.getparent(pytest.Module)
-            extra.append(RulesItem.from_parent(module, name="rules", kata_entry=found))
-    items[:0] = extra
+    for found in {k.id: k for item in items if (k := state.kata_for(item.path))}.values():
+        result = state.result(found)
+        try:
+            path = state.target(found)
+            violations = check_file(path, found.forbid)
+        except (TargetError, SyntaxError, OSError):
+            continue  # an unreadable or broken module is reported by every test already
+        shown = path.relative_to(state.root) if path.is_relative_to(state.root) else path
+        result.rules.extend(v.message(shown) for v in violations)
+        if violations:
+            state.rules_broken = True
 
 
 # ---------------------------------------------------------------- running
@@ -351,8 +339,6 @@ def _classify(item: pytest.Item, call: pytest.CallInfo, state: _State, found: Ka
         message = f"{type(first).__name__}: {first}"
         if RECORDER.last is not None:
             message += f"\n  call: {RECORDER.last.describe()}"
-    if isinstance(error, RulesViolation):
-        return TestResult(name, "failed", str(error))
     result = TestResult(name, "failed", message[:2000], _example(error)[:2000],
                         duration=call.duration)
     try:
@@ -379,10 +365,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if call.when == "teardown" and call.excinfo is None:
         return report
     if call.when == "call" or call.excinfo is not None:
-        if isinstance(item, RulesItem):
-            if call.excinfo is not None:
-                kata_result.rules.extend(str(call.excinfo.value).splitlines())
-            return report
         if any(t.name == item.name for t in kata_result.tests):
             return report  # a teardown error after a result was already recorded
         kata_result.tests.append(_classify(item, call, state, found))
@@ -391,6 +373,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
+    if state.rules_broken and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
     duration = time.perf_counter() - state.started
     explicit = session.config.getoption("kata_result")
     for kata_id, result in state.results.items():
