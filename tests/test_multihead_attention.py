@@ -74,6 +74,9 @@ def oracle(x, context, weights, num_heads, num_kv_heads, attn_mask=None):
     key = key.view(batch, -1, num_kv_heads, head_dim).transpose(1, 2)
     value = value.view(batch, -1, num_kv_heads, head_dim).transpose(1, 2)
     out = F.scaled_dot_product_attention(query, key, value, attn_mask=attn_mask, enable_gqa=True)
+    if attn_mask is not None and attn_mask.dtype == torch.bool:  # documented: zero for a query
+        blocked = ~attn_mask.expand(*out.shape[:-1], -1).any(dim=-1, keepdim=True)  # with no key
+        out = out.masked_fill(blocked, 0.0)  # (SDPA's CUDA kernels need not give 0 there)
     out = out.transpose(1, 2).reshape(batch, q_len, d_model)
     return F.linear(out, ow.to(**to), None if ob is None else ob.to(**to))
 
@@ -144,6 +147,19 @@ def test_causal_mask_worked_example_gives_running_means(impl, device):
     output = call(module, x, attn_mask=mask)
     expected = torch.tensor([[[3.0, 0.0], [4.5, 1.5], [6.0, 4.0]]], device=device)
     assert_close(output, expected)
+
+
+def test_cross_attention_worked_example_averages_the_context(impl, device):
+    # Zero q/k weights give uniform weights over the context; identity v/o: every query's output
+    # is the mean of the context rows, whatever x is (q_len 3 != kv_len 2).
+    weights = {"q_proj": (torch.zeros(2, 2), None), "k_proj": (torch.zeros(2, 2), None),
+               "v_proj": (torch.eye(2), None), "o_proj": (torch.eye(2), None)}
+    module, _ = build(impl, 2, 1, weights=weights, device=device)
+    x = torch.tensor([[[1.0, 1.0], [5.0, -5.0], [0.0, 7.0]]], device=device)
+    context = torch.tensor([[[2.0, 4.0], [6.0, -8.0]]], device=device)
+    output = call(module, x, context)
+    assert_close(output, torch.tensor([[[4.0, -2.0]] * 3], device=device),
+                 what="cross-attention output (should be the mean of the context rows)")
 
 
 def test_fully_masked_query_outputs_the_o_proj_bias(impl, device):
