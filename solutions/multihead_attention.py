@@ -79,7 +79,8 @@ class MultiHeadAttention(nn.Module):
         self,
         x: Float[Tensor, "batch q_len d_model"],
         context: Float[Tensor, "batch kv_len d_model"] | None = None,
-        attn_mask: Bool[Tensor, "... q_len kv_len"] | Float[Tensor, "... q_len kv_len"] | None = None,
+        attn_mask: Bool[Tensor, "... q_len kv_len"] | Float[Tensor, "... q_len kv_len"]
+        | None = None,
     ) -> Float[Tensor, "batch q_len d_model"]:
         """Attend from `x` to `context` (self-attention when `context` is None).
 

@@ -89,7 +89,8 @@ def offset_matrix(
     angles = offset * base ** (-even.to(torch.float64) / d_model)  # k · ω_i, (pair,)
     cos, sin = angles.cos(), angles.sin()
     matrix = torch.zeros(d_model, d_model, dtype=torch.float64, device=device)
-    # sin(a + φ) = cos φ · sin a + sin φ · cos a;  cos(a + φ) = -sin φ · sin a + cos φ · cos a
+    # sin(a + φ) = cos φ · sin a + sin φ · cos a
+    # cos(a + φ) = -sin φ · sin a + cos φ · cos a
     matrix[even, even], matrix[even, even + 1] = cos, sin
     matrix[even + 1, even], matrix[even + 1, even + 1] = -sin, cos
     return matrix.to(dtype)

@@ -26,8 +26,10 @@ configs = st.tuples(size(2), size(5), size(5), size(3), size(3), size(4), st.boo
 def _weights(d_model, num_heads, num_kv_heads, bias, seed, scale=1.0):
     """Seeded weights for the four projections, as {name: (weight, bias or None)}."""
     head_dim = d_model // num_heads
-    shapes = {"q_proj": (num_heads * head_dim, d_model), "k_proj": (num_kv_heads * head_dim, d_model),
-              "v_proj": (num_kv_heads * head_dim, d_model), "o_proj": (d_model, num_heads * head_dim)}
+    shapes = {"q_proj": (num_heads * head_dim, d_model),
+              "k_proj": (num_kv_heads * head_dim, d_model),
+              "v_proj": (num_kv_heads * head_dim, d_model),
+              "o_proj": (d_model, num_heads * head_dim)}
     weights = {}
     for i, (name, shape) in enumerate(shapes.items()):
         w = randn(shape, seed + 10 * i, scale=scale / math.sqrt(shape[1]))
