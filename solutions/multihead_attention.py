@@ -1,0 +1,124 @@
+"""Multi-head attention with grouped key/value heads (MHA, GQA, MQA) as an nn.Module.
+
+Task:
+    Write `MultiHeadAttention`: project the input to queries, keys and values, split them into
+    heads, let every query head attend over its key/value head, merge the heads and apply the
+    output projection. `num_kv_heads` < `num_heads` shares each key/value head between a group
+    of `num_heads // num_kv_heads` query heads (GQA; `num_kv_heads=1` is MQA). Passing `context`
+    makes it cross-attention: keys and values come from `context`, queries from `x`.
+
+Rules:
+    Do not call torch.nn.functional.scaled_dot_product_attention, torch.nn.MultiheadAttention or
+    torch.nn.functional.multi_head_attention_forward: write the attention with matmul/softmax.
+    nn.Linear, view/reshape/transpose, repeat_interleave and einops are fine.
+
+Shapes:
+    batch, q_len (queries), kv_len (keys/values), d_model, heads (num_heads), kv_heads
+    (num_kv_heads), head_dim = d_model // num_heads, group = num_heads // num_kv_heads.
+
+Reference:
+    Vaswani et al. 2017, "Attention Is All You Need", §3.2.2 (multi-head attention); Shazeer 2019
+    (MQA); Ainslie et al. 2023 (GQA). Projection names and the head grouping follow Hugging Face
+    `modeling_llama.py` (`q_proj`, `k_proj`, `v_proj`, `o_proj`; query head h reads key/value
+    head h // group, i.e. repeat_interleave, as `scaled_dot_product_attention(enable_gqa=True)`).
+
+Notable choices:
+    - `bias` switches the bias of all four projections together, as in nn.MultiheadAttention
+      (LLaMA uses bias=False, the original Transformer and GPT-2 use biases).
+    - Masks follow scaled_dot_product_attention: bool True = may attend (nn.MultiheadAttention
+      uses the opposite, True = blocked); a float mask is added to the scores.
+    - Scores and softmax are computed in float32 and cast back to the input dtype. A query whose
+      keys are all masked gets a zero attention output (so its result is o_proj's bias), not NaN.
+
+Grade: nox -s multihead_attention
+"""
+
+import math
+
+import torch
+from jaxtyping import Bool, Float
+from torch import Tensor, nn
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention; set `num_kv_heads` for grouped-query (GQA) or multi-query (MQA).
+
+    Attributes (tests copy weights into these, so use exactly these names and shapes):
+        q_proj: nn.Linear(d_model, num_heads * head_dim, bias=bias)
+        k_proj: nn.Linear(d_model, num_kv_heads * head_dim, bias=bias)
+        v_proj: nn.Linear(d_model, num_kv_heads * head_dim, bias=bias)
+        o_proj: nn.Linear(num_heads * head_dim, d_model, bias=bias)
+    Head h owns output features h * head_dim .. (h + 1) * head_dim - 1 of its projection.
+    `num_kv_heads=None` means num_heads (plain MHA); 1 is MQA. `bias` applies to all four.
+
+    Raises:
+        ValueError: d_model not divisible by num_heads, or num_heads not divisible by
+            num_kv_heads (the message names the values).
+    """
+
+    def __init__(self, d_model: int, num_heads: int, num_kv_heads: int | None = None,
+                 bias: bool = False) -> None:
+        super().__init__()
+        # BEGIN SOLUTION
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if num_heads < 1 or d_model % num_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by num_heads={num_heads}; "
+                             "pick num_heads that divides d_model")
+        if num_kv_heads < 1 or num_heads % num_kv_heads:
+            raise ValueError(f"num_heads={num_heads} must be divisible by num_kv_heads="
+                             f"{num_kv_heads}; each key/value head serves a whole group")
+        self.num_heads, self.num_kv_heads = num_heads, num_kv_heads
+        self.head_dim = d_model // num_heads
+        self.q_proj = nn.Linear(d_model, num_heads * self.head_dim, bias=bias)
+        self.k_proj = nn.Linear(d_model, num_kv_heads * self.head_dim, bias=bias)
+        self.v_proj = nn.Linear(d_model, num_kv_heads * self.head_dim, bias=bias)
+        self.o_proj = nn.Linear(num_heads * self.head_dim, d_model, bias=bias)
+        # END SOLUTION
+
+    def forward(
+        self,
+        x: Float[Tensor, "batch q_len d_model"],
+        context: Float[Tensor, "batch kv_len d_model"] | None = None,
+        attn_mask: Bool[Tensor, "... q_len kv_len"] | Float[Tensor, "... q_len kv_len"]
+        | None = None,
+    ) -> Float[Tensor, "batch q_len d_model"]:
+        """Attend from `x` to `context` (self-attention when `context` is None).
+
+        Args:
+            x: (batch, q_len, d_model), the module's dtype (any float dtype).
+            context: optional (batch, kv_len, d_model): keys and values come from it.
+            attn_mask: optional, broadcastable to (batch, heads, q_len, kv_len), e.g.
+                (q_len, kv_len) or a key-padding mask (batch, 1, 1, kv_len). bool: True = may
+                attend; float: added to the scores (-inf blocks).
+
+        Returns:
+            (batch, q_len, d_model) in the dtype of `x`.
+        """
+        # BEGIN SOLUTION
+        batch, q_len, _ = x.shape
+        source = x if context is None else context
+        kv_len = source.shape[1]
+        # (batch, seq, heads * head_dim) -> (batch, heads, seq, head_dim)
+        query = self.q_proj(x).view(batch, q_len, self.num_heads, self.head_dim).transpose(1, 2)
+        key = self.k_proj(source).view(batch, kv_len, -1, self.head_dim).transpose(1, 2)
+        value = self.v_proj(source).view(batch, kv_len, -1, self.head_dim).transpose(1, 2)
+        # query head h reads kv head h // group: (batch, kv_heads, ...) -> (batch, heads, ...)
+        group = self.num_heads // self.num_kv_heads
+        key, value = (t.repeat_interleave(group, dim=1) for t in (key, value))
+        compute = torch.promote_types(x.dtype, torch.float32)
+        scaling = 1.0 / math.sqrt(self.head_dim)
+        # (batch, heads, q_len, head_dim) @ (batch, heads, head_dim, kv_len) -> (.., q_len, kv_len)
+        scores = torch.matmul(query.to(compute), key.to(compute).transpose(-2, -1)) * scaling
+        if attn_mask is not None and attn_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        elif attn_mask is not None:
+            scores = scores + attn_mask.to(compute)
+        fully_masked = torch.isneginf(scores).all(dim=-1, keepdim=True)
+        weights = torch.softmax(scores.masked_fill(fully_masked, 0.0), dim=-1)
+        weights = weights.masked_fill(fully_masked, 0.0)
+        # (batch, heads, q_len, kv_len) @ (batch, heads, kv_len, head_dim) -> (.., q_len, head_dim)
+        output = torch.matmul(weights, value.to(compute)).to(x.dtype)
+        # (batch, heads, q_len, head_dim) -> (batch, q_len, heads * head_dim)
+        output = output.transpose(1, 2).reshape(batch, q_len, self.num_heads * self.head_dim)
+        return self.o_proj(output)
+        # END SOLUTION
