@@ -60,7 +60,9 @@ class MultiHeadAttention(nn.Module):
                  bias: bool = False) -> None:
         super().__init__()
         # TODO: implement this (about 13 lines in the reference).
-        raise NotImplementedError("__init__: not written yet. Stuck? nox -s hint -- multihead_attention")
+        raise NotImplementedError(
+            "__init__: not written yet. Stuck? nox -s hint -- multihead_attention"
+        )
 
     def forward(
         self,
@@ -82,4 +84,6 @@ class MultiHeadAttention(nn.Module):
             (batch, q_len, d_model) in the dtype of `x`.
         """
         # TODO: implement this (about 21 lines in the reference).
-        raise NotImplementedError("forward: not written yet. Stuck? nox -s hint -- multihead_attention")
+        raise NotImplementedError(
+            "forward: not written yet. Stuck? nox -s hint -- multihead_attention"
+        )

@@ -51,7 +51,9 @@ def sinusoidal_encoding(
         ValueError: d_model not positive and even (the message names it).
     """
     # TODO: implement this (about 7 lines in the reference).
-    raise NotImplementedError("sinusoidal_encoding: not written yet. Stuck? nox -s hint -- positional_encoding")
+    raise NotImplementedError(
+        "sinusoidal_encoding: not written yet. Stuck? nox -s hint -- positional_encoding"
+    )
 
 
 def offset_matrix(
@@ -75,4 +77,6 @@ def offset_matrix(
         ValueError: d_model not positive and even (the message names it).
     """
     # TODO: implement this (about 9 lines in the reference).
-    raise NotImplementedError("offset_matrix: not written yet. Stuck? nox -s hint -- positional_encoding")
+    raise NotImplementedError(
+        "offset_matrix: not written yet. Stuck? nox -s hint -- positional_encoding"
+    )

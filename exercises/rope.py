@@ -46,7 +46,9 @@ def rope_tables(
         ValueError: head_dim not a positive even number (the message names it).
     """
     # TODO: implement this (about 7 lines in the reference).
-    raise NotImplementedError("rope_tables: not written yet. Stuck? nox -s hint -- rope")
+    raise NotImplementedError(
+        "rope_tables: not written yet. Stuck? nox -s hint -- rope"
+    )
 
 
 def apply_rope(
@@ -73,4 +75,6 @@ def apply_rope(
             outside 0 .. max_position - 1 (the message names it and max_position).
     """
     # TODO: implement this (about 26 lines in the reference).
-    raise NotImplementedError("apply_rope: not written yet. Stuck? nox -s hint -- rope")
+    raise NotImplementedError(
+        "apply_rope: not written yet. Stuck? nox -s hint -- rope"
+    )
