@@ -33,6 +33,8 @@ def _clip(text: str, width: int = 300, max_lines: int = 12) -> str:
 def headline(result: KataResult) -> str:
     if result.crashed:
         return f"{result.kata}: crashed ({result.target})"
+    if result.graded == 0 and result.tests:
+        return f"{result.kata}: nothing graded, {len(result.tests)} not covered ({result.target})"
     text = f"{result.kata}: {result.passed}/{result.graded} passing"
     if result.not_started:
         text += " — not started"
@@ -90,8 +92,8 @@ def kata_summary(result: KataResult, color: bool = False) -> str:
             lines.append(f"  … {len(pending)} not started: {', '.join(pending)}")
         skipped = [t for t in result.tests if t.status == "skipped"]
         if skipped:
-            lines.append(_paint(f"  · {len(skipped)} not covered: {skipped[0].message}", "dim",
-                                color))
+            reason = skipped[0].message.removeprefix("not covered: ")
+            lines.append(_paint(f"  · {len(skipped)} not covered: {reason}", "dim", color))
         if failures and not result.not_started:
             lines.append(f"  Fix the first failure, then grade again. {hint}")
         elif result.ok:
