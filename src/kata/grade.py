@@ -81,8 +81,40 @@ def _target_arg(args: list[str]) -> str:
     return os.environ.get("KATA_TARGET", "exercises")
 
 
+def target_kind(kata: Kata, target: str) -> tuple[str, Path | None]:
+    """("exercises" | "solutions" | "practice" | "other", the graded file) for a result's target."""
+    if target in ("exercises", "solutions", "practice"):
+        return target, kata.root / target / f"{kata.id}.py"
+    path = Path(target)
+    path = path if path.is_absolute() else kata.root / path
+    for kind in ("exercises", "solutions", "practice"):
+        if path == kata.root / kind / f"{kata.id}.py":
+            return kind, path
+    return "other", path
+
+
+def record(result: KataResult, source: str = "grade") -> str:
+    """Add a graded run to the progress store; a warning to show when that fails, else ""."""
+    from kata.catalog import repo_root
+    from kata.store import StoreError, file_sha, open_store
+
+    try:
+        root = repo_root()
+        kind, path = target_kind(Kata(result.kata, "", "", "", 1, 1, "", root=root), result.target)
+        with open_store(root) as store:
+            store.record_run(result, kind=kind, source=source,
+                             file_sha=file_sha(path) if path and path.is_file() else "")
+    except (StoreError, OSError) as error:
+        return render.store_warning(str(error))
+    return ""
+
+
 def grade(katas: list[Kata], pytest_args: list[str]) -> int:
-    """Grade each kata in turn; 0 when every one passes, 1 otherwise (2 on usage errors)."""
+    """Grade each kata in turn; 0 when every one passes, 1 otherwise (2 on usage errors).
+
+    Each run is recorded in the progress store after its child process has finished, so
+    recording never delays the verdict.
+    """
     color = render.use_color(sys.stdout.isatty())
     code = 0
     for kata in katas:
@@ -90,6 +122,8 @@ def grade(katas: list[Kata], pytest_args: list[str]) -> int:
         result = grade_one(kata, pytest_args, color)
         if result is None:
             return 2
+        if warning := record(result):
+            print(warning, file=sys.stderr)
         if not result.ok:
             code = 1
     return code
