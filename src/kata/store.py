@@ -99,6 +99,7 @@ class Store:
             raise StoreError(self._unreadable(error)) from None
         try:
             self.db.execute("PRAGMA busy_timeout = 30000")
+            self._refuse_newer(self.version())  # before anything could write to the file
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
@@ -115,6 +116,14 @@ class Store:
         return (f"the progress store {self.path} cannot be read ({error}). It was left untouched. "
                 f"To start a fresh history, move it aside: mv {self.path} {self.path}.bad")
 
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the progress store {self.path} has schema version {version}, newer than "
+                f"this harness understands ({SCHEMA_VERSION}); it was written by a newer "
+                "version of LLM Katas. Update this checkout (git pull), or move the file "
+                "aside to start a fresh history. It was left untouched.")
+
     def version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -124,12 +133,7 @@ class Store:
         self.db.execute("BEGIN IMMEDIATE")  # one migrator at a time; re-read inside the lock
         try:
             current = self.version()
-            if current > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the progress store {self.path} has schema version {current}, newer than "
-                    f"this harness understands ({SCHEMA_VERSION}); it was written by a newer "
-                    "version of LLM Katas. Update this checkout (git pull), or move the file "
-                    "aside to start a fresh history. It was left untouched.")
+            self._refuse_newer(current)
             for version in range(current, SCHEMA_VERSION):
                 for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
