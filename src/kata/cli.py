@@ -47,8 +47,13 @@ def cmd_sync(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
+    import os
+
     from kata import render
     from kata.verify import verify
+
+    # Workers run in parallel, one per core: one torch thread each (see kata.grade.child_env).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     def progress(report):
         print(render.verify_line(report), flush=True)

@@ -49,11 +49,11 @@ class WarmGrader:
             self._start([kata.id for kata in warm])
 
     def _start(self, warm: list[str] = ()) -> subprocess.Popen:
-        from kata.grade import _limit_memory
+        from kata.grade import _limit_memory, child_env
 
         self.running_file.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "KATA_ROOT": str(self.root),
-               "KATA_RUNNING_FILE": str(self.running_file), "PYTHONDONTWRITEBYTECODE": "1"}
+        env = child_env(KATA_ROOT=str(self.root), KATA_RUNNING_FILE=str(self.running_file),
+                        PYTHONDONTWRITEBYTECODE="1")
         env.pop("PY_COLORS", None)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kata.grader", *warm], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
