@@ -45,7 +45,9 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
     lines = []
     style = "green" if result.ok else ("yellow" if result.not_started else "red")
     head = headline(result)
-    if quick and not result.ok and not result.not_started and not result.crashed:
+    if quick and result.not_started:
+        head = f"{result.kata}: not started ({result.target})"
+    elif quick and not result.ok and not result.crashed:
         head = (f"{result.kata}: {result.passed} passed, then a failure — quick check "
                 f"({result.target})")
     lines.append(_paint(head, style, color) if color else head)
