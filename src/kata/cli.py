@@ -181,8 +181,7 @@ def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"kata: --file {args.file}: give a .py path", file=sys.stderr)
         return 2
     with _store(root) as store, grader, inbox_type() as inbox:
-        if not args.blind:
-            grader.start(warm=[kata])
+        grader.start(warm=[kata])  # imports torch while the learner reads the stub
         session = Session(kata, store=store, grader=grader, inbox=inbox, screen=screen,
                           clock=clock, minutes=args.minutes, blind=args.blind, path=path)
         outcome = session.run()

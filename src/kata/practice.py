@@ -89,6 +89,7 @@ class Session:
         if file_sha(self.path) == self.last_sha:
             return False  # saved without changes
         saved_at = self.clock()
+        self.screen.status("⏳ grading…")
         result = self._grade(quick=True)
         if not result.ok:
             self._show(result, quick=True)
@@ -149,9 +150,9 @@ class Session:
             left = deadline - self.clock()
             if left <= 0 and not announced:
                 announced = True
-                self.screen.line(render.time_up(self.blind, self.kata.minutes))
+                self.screen.line(render.time_up(self.blind, self.minutes))
                 if self.blind:
-                    return self._blind_grade()
+                    return self._blind_grade(announced=True)
             crossed = None
             while marks and left <= marks[0]:
                 crossed = marks.pop(0)
@@ -180,9 +181,11 @@ class Session:
                 if self._on_save():
                     return "passed"
 
-    def _blind_grade(self) -> str:
+    def _blind_grade(self, announced: bool = False) -> str:
         done_at = self.clock()
-        self.screen.line("Grading…")
+        if not announced:
+            self.screen.line("Grading your file once, as it is now…")
+        self.screen.status("⏳ grading…")
         result = self._grade(quick=False)
         self._show(result, quick=False)
         if result.ok:

@@ -76,8 +76,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
             label = {"timeout": " (timed out)", "error": " (error)"}.get(test.status, "")
             lines.append(f"  {mark} {_paint(test.name, 'bold', color)}{label}")
             lines.append(_indent(test.message, "      "))
-            if test.example:
-                lines.append(_indent("minimal example:\n" + _indent(test.example, "  "), "      "))
+            if example := _clean_example(test.example):
+                lines.append(_indent("minimal example:\n" + _indent(example, "  "), "      "))
             if test.diagnosis:
                 lines.append("      " + _paint("likely mistake: ", "yellow", color) + test.diagnosis)
         pending = [t.name for t in result.tests if t.status == "not_started"]
@@ -93,6 +93,16 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         elif result.ok and not loop:
             lines.append(f"  Done. Time yourself next: nox -s practice -- {result.kata}")
     return "\n".join(lines) + "\n"
+
+
+def _clean_example(text: str) -> str:
+    """Hypothesis's falsifying example without its explain-phase coverage notes."""
+    import re
+
+    kept = [line for line in text.splitlines()
+            if "were always and only run by failing test cases" not in line
+            and not re.fullmatch(r"\s*\S+\.py:\d+", line)]
+    return "\n".join(kept).strip("\n")
 
 
 def verify_line(report) -> str:
@@ -189,7 +199,11 @@ class Screen:
         self._draw()
 
     def status(self, text: str) -> None:
-        """Replace the live status line (terminal only)."""
+        """Replace the live status line (terminal only), cut to the terminal's width."""
+        import shutil
+
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        text = text if len(text) <= width else text[:width - 1] + "…"
         if self.tty and text != self._status:
             self._status = text
             self._clear_now()
@@ -261,11 +275,11 @@ def minutes_left(left: float) -> str:
     return f"⏱ {minutes} minute{'s' if minutes != 1 else ''} left"
 
 
-def time_up(blind: bool, target_minutes: int) -> str:
+def time_up(blind: bool, minutes: float) -> str:
     if blind:
         return "⏱ Time is up. Grading your file once, as it is now…"
-    return (f"⏱ Time is up (target {target_minutes} min). Keep going: overtime is recorded. "
-            "q gives up.")
+    return (f"⏱ Time is up ({clock(minutes * 60)} on the clock). Keep going: the overtime is "
+            "recorded. q gives up.")
 
 
 def short_verdict(result: KataResult) -> str:
@@ -275,7 +289,8 @@ def short_verdict(result: KataResult) -> str:
         return "not started"
     if result.ok:
         return f"{result.passed}/{result.graded} passing"
-    return f"{result.passed} passing, failing {result.first_failure.name if result.first_failure else ''}"
+    first = result.first_failure
+    return f"✗ {first.name}" if first else "rules broken" if result.rules else "failing"
 
 
 def full_grade_note() -> str:
