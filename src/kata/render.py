@@ -322,8 +322,17 @@ def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None
 
 
 def watch_banner(kata, path: str, index: int, total: int, watching: str) -> str:
-    return (f"Watching {path} ({index} of {total}: {kata.title}). Save to re-grade; "
-            f"h hint · g grade now · q quit.  [{watching}]")
+    how = " (polling for changes)" if watching == "polling" else ""
+    return (f"── {kata.id} ({index} of {total}): {kata.title}\n"
+            f"Watching {path}{how}: every save is graded. Keys: h hint · g grade now · q quit")
+
+
+def watch_status(path: str) -> str:
+    return f"watching {path} · h hint · g grade now · q quit"
+
+
+def all_done(count: int) -> str:
+    return f"All {count} kata{'s' if count != 1 else ''} pass."
 
 
 def watch_passed(kata, next_kata) -> str:
@@ -334,7 +343,7 @@ def watch_passed(kata, next_kata) -> str:
 
 
 def watch_done(count: int) -> str:
-    return (f"All {count} katas pass. Time yourself now: nox -s practice -- <id>, or a mock "
+    return (f"{all_done(count)} Time yourself now: nox -s practice -- <id>, or a mock "
             "interview: nox -s mock")
 
 

@@ -79,7 +79,7 @@ class Watch:
         if self._check(kata):
             return True
         while True:
-            self.screen.status(f"watching {path} · h hint · g grade now · q quit")
+            self.screen.status(render.watch_status(path))
             event = self.inbox.get(1.0)
             if event is None or event.kind == "eof":
                 continue

@@ -43,7 +43,7 @@ def test_starts_at_first_unfinished_kata_and_moves_on_when_green(katas, repo, cl
     assert watch.run() == 0
     assert [kata for kata, _ in watch.graded] == ["beta"] * 4  # stub, wrong, quick + full
     text = out.getvalue()
-    assert "Watching exercises/beta.py (2 of 2" in text
+    assert "beta (2 of 2)" in text and "Watching exercises/beta.py" in text
     assert "✓ beta passes." in text and "All 2 katas pass" in text
     assert store.last_run("beta")["ok"] == 1
 
