@@ -154,9 +154,13 @@ def cmd_restore(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _loop_parts(root):
+def _loop_parts(root, poll: bool = False):
     """The real clock, grader, screen and event inbox of the interactive loops."""
+    import os
     import time
+
+    if poll:
+        os.environ["KATA_WATCH_POLL"] = "1"
 
     from kata import render
     from kata.events import Inbox
@@ -175,7 +179,7 @@ def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
     if args.minutes is not None and args.minutes <= 0:
         print(f"kata: --minutes must be positive, got {args.minutes:g}", file=sys.stderr)
         return 2
-    clock, grader, screen, inbox_type = _loop_parts(root)
+    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
     path = Path(args.file).expanduser().resolve() if args.file else None
     if path is not None and path.suffix != ".py":
         print(f"kata: --file {args.file}: give a .py path", file=sys.stderr)
@@ -197,7 +201,7 @@ def cmd_watch(args: argparse.Namespace, extra: list[str]) -> int:
     katas = _catalog()
     if args.ids:
         katas = [find_kata(i, katas) for i in args.ids]
-    _clock, grader, screen, inbox_type = _loop_parts(root)
+    _clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
     with _store(root) as store, grader, inbox_type() as inbox:
         return Watch(katas, store=store, grader=grader, inbox=inbox, screen=screen).run()
 
@@ -211,7 +215,7 @@ def cmd_mock(args: argparse.Namespace, extra: list[str]) -> int:
         if track not in TRACKS:
             print(f"kata: --track {track}: use one of {', '.join(TRACKS)}", file=sys.stderr)
             return 2
-    clock, grader, screen, inbox_type = _loop_parts(root)
+    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
     with _store(root) as store, grader:
         return run_mock(_catalog(), store=store, grader=grader, inbox_factory=inbox_type,
                         screen=screen, clock=clock, minutes=args.minutes, tracks=args.track)
@@ -265,13 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="like a whiteboard: grade once, when you are done or time is up")
     p.add_argument("--file", default=None,
                    help="practise in this file instead of practice/<id>.py")
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
     p.set_defaults(func=cmd_practice)
     p = sub.add_parser("watch", help="re-grade on every save; move on when a kata passes")
     p.add_argument("ids", nargs="*", help="katas to go through (default: all, in order)")
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
     p.set_defaults(func=cmd_watch)
     p = sub.add_parser("mock", help="a mock interview: unmastered katas back to back, blind")
     p.add_argument("--minutes", type=float, default=45)
     p.add_argument("--track", action="append", help="only this track (repeatable)")
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
     p.set_defaults(func=cmd_mock)
     p = sub.add_parser("reset", help="fresh stub in exercises/<id>.py (your file is backed up)")
     p.add_argument("id")

@@ -42,6 +42,7 @@ class WarmGrader:
         self.root = root
         self.process: subprocess.Popen | None = None
         self.running_file = root / ".kata" / "results" / f"grader-{os.getpid()}.running"
+        self.log = root / ".kata" / "logs" / f"grader-{os.getpid()}.log"
 
     def start(self, warm: list[Kata] = ()) -> None:
         """Start the child now (it imports torch while the learner reads), warming `warm`."""
@@ -52,14 +53,19 @@ class WarmGrader:
         from kata.grade import _limit_memory, child_env
 
         self.running_file.parent.mkdir(parents=True, exist_ok=True)
+        # The child imports this very harness, wherever it was imported from.
+        package = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH", "")]))
         env = child_env(KATA_ROOT=str(self.root), KATA_RUNNING_FILE=str(self.running_file),
-                        PYTHONDONTWRITEBYTECODE="1")
+                        PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
         env.pop("PY_COLORS", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "kata.grader", *warm], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL, env=env, cwd=self.root, text=True, bufsize=1,
-            start_new_session=True,  # Ctrl-C goes to the loop, which then stops the child
-            preexec_fn=_limit_memory if os.name == "posix" else None)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w", encoding="utf-8") as log:  # startup errors only
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kata.grader", *warm], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.root, text=True, bufsize=1,
+                start_new_session=True,  # Ctrl-C goes to the loop, which then stops the child
+                preexec_fn=_limit_memory if os.name == "posix" else None)
         return self.process
 
     def _ask(self, request: dict, timeout: float) -> dict | None:
@@ -93,8 +99,13 @@ class WarmGrader:
             running = (self.running_file.read_text(encoding="utf-8")
                        if self.running_file.exists() else "")
             self.running_file.unlink(missing_ok=True)
-            message = (f"Grading took longer than {REQUEST_TIMEOUT:g} s and was stopped."
-                       if reply else _crash_message(code, running))
+            if reply:
+                message = f"Grading took longer than {REQUEST_TIMEOUT:g} s and was stopped."
+            elif running:
+                message = _crash_message(code, running)
+            else:
+                message = (f"The grading process stopped before running a test (exit {code}); "
+                           f"its log: {self.log}")
             self.process = None
             return KataResult(kata=kata.id, target=display, device="?", crashed=message)
         if "error" in reply:
@@ -107,6 +118,8 @@ class WarmGrader:
             self.process.wait()
         self.process = None
         self.running_file.unlink(missing_ok=True)
+        if self.log.exists() and not self.log.stat().st_size:
+            self.log.unlink()
 
     def __enter__(self) -> WarmGrader:
         return self

@@ -27,8 +27,21 @@ def follow_ups(kata: Kata) -> str:
 
 
 def revealed(kata: Kata, store) -> int:
-    """How many hint levels the learner has seen (from the progress store)."""
-    return store.hint_level(kata.id)
+    """How many hint levels the learner has seen (from the progress store).
+
+    Levels revealed before the store existed (`.kata/hints.json`) still count.
+    """
+    return max(store.hint_level(kata.id), _legacy_level(kata))
+
+
+def _legacy_level(kata: Kata) -> int:
+    import json
+
+    try:
+        data = json.loads((kata.root / ".kata" / "hints.json").read_text(encoding="utf-8"))
+        return int(data.get(kata.id, 0))
+    except (OSError, ValueError, AttributeError, TypeError):
+        return 0
 
 
 def reveal_next(kata: Kata, store) -> tuple[int, list[tuple[str, str]]]:

@@ -1,7 +1,8 @@
 """`kata practice <id>`: timed whiteboard practice on a fresh copy of the stub.
 
 The learner gets `practice/<id>.py` (an existing one is backed up first), a countdown, and a
-grade on every save; with `blind`, one grade when they press d or the time is up. The attempt
+grade on every save, with overtime allowed up to the clock's length again; with `blind`, one
+grade when they press d or the time is up. The attempt
 is recorded in the progress store: time to green, grading runs, hints used, and whether it went
 green inside the catalog's target time. Ctrl-C or q records it as abandoned and keeps the file.
 
@@ -148,6 +149,9 @@ class Session:
         announced = False
         while True:
             left = deadline - self.clock()
+            if left <= -self.minutes * 60:  # overtime is capped at the clock's length again
+                self.screen.line(render.overtime_over(self.minutes))
+                return self._blind_grade(announced=True)
             if left <= 0 and not announced:
                 announced = True
                 self.screen.line(render.time_up(self.blind, self.minutes))

@@ -279,7 +279,11 @@ def time_up(blind: bool, minutes: float) -> str:
     if blind:
         return "⏱ Time is up. Grading your file once, as it is now…"
     return (f"⏱ Time is up ({clock(minutes * 60)} on the clock). Keep going: the overtime is "
-            "recorded. q gives up.")
+            f"recorded (up to another {clock(minutes * 60)}). q gives up.")
+
+
+def overtime_over(minutes: float) -> str:
+    return f"⏱ {clock(minutes * 60)} of overtime used up. Grading your file one last time…"
 
 
 def short_verdict(result: KataResult) -> str:

@@ -150,3 +150,10 @@ def test_mock_runs_blind_sessions_back_to_back_and_prints_a_score_card(repo, kat
 def _write(path, text):
     path.write_text(text, encoding="utf-8")
     return None
+
+
+def test_hint_levels_from_the_old_json_file_still_count(repo, capsys):
+    (repo / ".kata").mkdir(exist_ok=True)
+    (repo / ".kata" / "hints.json").write_text('{"alpha": 2}', encoding="utf-8")
+    main(["hint", "alpha"])
+    assert "## Hint 3" in capsys.readouterr().out

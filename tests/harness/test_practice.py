@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from kata import render
 from kata.events import Event, ScriptedInbox
 from kata.practice import Session
@@ -145,3 +147,12 @@ def test_file_option_practises_elsewhere(katas, repo, clock, grader, tmp_path_fa
     session, *_ = _session(katas, repo, clock, grader, script, path=elsewhere)
     assert session.run().outcome == "passed"
     assert grader.calls[0][1] == elsewhere.resolve()
+
+
+def test_overtime_ends_after_the_clock_again_with_a_final_grade(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    session, _, out, _ = _session(katas, repo, clock, grader, [(30, _save(path, WRONG))],
+                                  minutes=1)
+    outcome = session.run()
+    assert outcome.outcome == "failed" and "overtime used up" in out.getvalue()
+    assert outcome.elapsed == pytest.approx(120, abs=2)
