@@ -13,7 +13,6 @@ import os
 import queue
 import sys
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,7 +212,3 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += max(0.0, seconds)
-
-
-def monotonic_wall() -> float:
-    return time.time()

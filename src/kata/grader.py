@@ -76,12 +76,16 @@ class WarmGrader:
             process.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
-        with selectors.DefaultSelector() as selector:
-            selector.register(process.stdout, selectors.EVENT_READ)
-            if not selector.select(timeout):
-                self.close()
-                return {"timeout": True}
-        line = process.stdout.readline()
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                if not selector.select(timeout):
+                    self.close()
+                    return {"timeout": True}
+            line = process.stdout.readline()
+        except BaseException:  # Ctrl-C mid-grade: its late reply must not answer a later request
+            self.close()
+            raise
         if not line:
             return None
         return json.loads(line)
