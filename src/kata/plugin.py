@@ -289,7 +289,9 @@ def _example(error: BaseException) -> str:
     notes = []
     for leaf in [error, *_leaves(error)]:
         notes.extend(getattr(leaf, "__notes__", []))
-    text = "\n".join(n for n in notes if "Falsifying example" in n or n.startswith("    "))
+    text = "\n".join(n for n in dict.fromkeys(notes)  # a plain error is its own leaf
+                     if "Falsifying example" in n or "Failing test case" in n
+                     or n.startswith("    "))
     return text.strip()
 
 

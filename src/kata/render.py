@@ -96,12 +96,13 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
 
 
 def _clean_example(text: str) -> str:
-    """Hypothesis's falsifying example without its explain-phase coverage notes."""
+    """Hypothesis's falsifying example without coverage notes and fixture arguments."""
     import re
 
     kept = [line for line in text.splitlines()
             if "were always and only run by failing test cases" not in line
-            and not re.fullmatch(r"\s*\S+\.py:\d+", line)]
+            and not re.fullmatch(r"\s*\S+\.py:\d+", line)
+            and not re.match(r"\s+(impl|ref|kata)=<module |\s+device=device\(", line)]
     return "\n".join(kept).strip("\n")
 
 

@@ -52,3 +52,14 @@ def test_target_kind_names_the_graded_file(katas):
     assert target_kind(alpha, "solutions")[0] == "solutions"
     assert target_kind(alpha, str(alpha.root / "practice" / "alpha.py"))[0] == "practice"
     assert target_kind(alpha, "/elsewhere/alpha.py")[0] == "other"
+
+
+def test_minimal_example_drops_coverage_notes_and_fixture_arguments():
+    example = ("Failing test case: test_x(\n"
+               "    impl=<module 'kata_impl_attention' from '/tmp/x.py'>,\n"
+               "    device=device(type='cpu'),\n"
+               "    shape=(1, 2),\n"
+               ")\n"
+               "These lines were always and only run by failing test cases:\n"
+               "        /repo/src/kata/check.py:160")
+    assert render._clean_example(example) == "Failing test case: test_x(\n    shape=(1, 2),\n)"
