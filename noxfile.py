@@ -1,4 +1,7 @@
-"""LLM Katas: `nox -s <kata>` grades exercises/<kata>.py; `nox -s hint -- <kata>` gives hints."""
+"""LLM Katas: `nox -s <kata>` grades exercises/<kata>.py; `nox -s hint -- <kata>` gives hints.
+
+Learner loop: practice, watch, progress, stats, mock, reset, restore, solution.
+"""
 
 # nox cannot share one virtualenv across sessions, so this file owns a single `.venv` and every
 # session runs with python=False against it. A stamp file (hash of the dependency groups, the
@@ -136,8 +139,35 @@ def env(session: nox.Session) -> None:
 
 @nox.session(name="list", python=False)
 def list_(session: nox.Session) -> None:
-    """The catalog of katas."""
+    """The catalog with your progress (status, best times, hints)."""
     kata(session, "list")
+
+
+def _learner(name: str, doc: str, needs_id: bool = False, codes=(0,)) -> None:
+    def run(session: nox.Session) -> None:
+        if needs_id and not session.posargs:
+            session.error(f"which kata? nox -s {name} -- attention")
+        kata(session, name, *session.posargs, success_codes=codes)
+
+    run.__doc__ = doc
+    nox.session(name=name, python=False)(run)
+
+
+# The learner loop: thin sessions over the `kata` CLI (arguments after --).
+_learner("practice", "Timed practice on a fresh copy: nox -s practice -- <id> [--minutes N] "
+         "[--blind]", needs_id=True, codes=(0, 1, 130))
+_learner("progress", "Your progress by track: status, best times, hints (-- --by seed)")
+_learner("watch", "Re-grade on every save, moving on when a kata passes (rustlings-style)",
+         codes=(0, 130))
+_learner("mock", "A mock interview: unmastered katas back to back, blind (-- --minutes 45)",
+         codes=(0, 130))
+_learner("stats", "One kata's practice history with a time-to-green chart: -- <id>",
+         needs_id=True)
+_learner("reset", "Fresh stub in exercises/<id>.py; your file is backed up: -- <id>",
+         needs_id=True)
+_learner("restore", "Bring back the last backup of exercises/<id>.py: -- <id>", needs_id=True)
+_learner("solution", "The reference solution, once the kata passes: -- <id> [--reveal]",
+         needs_id=True)
 
 
 @nox.session(python=False)

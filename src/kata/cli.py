@@ -68,10 +68,35 @@ def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
     return 0 if reports and not errors and all(r.ok for r in reports) else 1
 
 
+def _store(root=None):
+    from kata.store import open_store
+
+    return open_store(root or repo_root())
+
+
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
+    """`kata list` and `kata progress`: the catalog with where the learner stands."""
+    import time
+
+    from kata import render
+    from kata.progress import progress
+
+    katas = _catalog()
+    with _store() as store:
+        rows = progress(katas, store)
+    print(render.progress_table(rows, time.time(), by=getattr(args, "by", "track")), end="")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, extra: list[str]) -> int:
+    import time
+
     from kata import render
 
-    print(render.catalog_table(_catalog()), end="")
+    kata = find_kata(args.id, _catalog())
+    with _store() as store:
+        attempts = store.attempts(kata.id)
+    print(render.stats_text(kata, attempts, time.time()), end="")
     return 0
 
 
@@ -79,13 +104,123 @@ def cmd_hint(args: argparse.Namespace, extra: list[str]) -> int:
     from kata import hints, render
 
     kata = find_kata(args.id, _catalog())
-    if args.all:
-        shown, level = hints.levels(kata), len(hints.levels(kata))
-    else:
-        level, shown = hints.reveal_next(kata)
-    print(render.hints_text(kata, shown, level, len(hints.levels(kata)),
-                            hints.follow_ups(kata) if args.all or level == 3 else ""), end="")
+    total = len(hints.levels(kata))
+    with _store() as store:
+        if args.all:
+            shown, level = hints.reveal_all(kata, store), total
+        else:
+            level, shown = hints.reveal_next(kata, store)
+    print(render.hints_text(kata, shown, level, total,
+                            hints.follow_ups(kata) if args.all or level == total else ""), end="")
     return 0
+
+
+def cmd_solution(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata import render
+    from kata.stubgen import strip_markers
+
+    kata = find_kata(args.id, _catalog())
+    with _store() as store:
+        passed = store.ever_passed(kata.id)
+        if not passed and not args.reveal:
+            print(render.solution_locked(kata))
+            return 1
+        if not passed:
+            store.record_reveal(kata.id, "solution", 0)
+    source = strip_markers(kata.solution.read_text(encoding="utf-8"))
+    print(render.solution_text(kata, source, revealed=not passed), end="")
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata import render, workspace
+
+    kata = find_kata(args.id, _catalog())
+    done = workspace.reset(kata)
+    backup = str(done.backup.relative_to(kata.root)) if done.backup else None
+    print(render.replaced("reset", kata, str(done.path.relative_to(kata.root)), backup))
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata import render, workspace
+
+    kata = find_kata(args.id, _catalog())
+    try:
+        done = workspace.restore(kata, "practice" if args.practice else "exercises")
+    except workspace.WorkspaceError as error:
+        print(f"kata: {error}", file=sys.stderr)
+        return 1
+    backup = str(done.backup.relative_to(kata.root)) if done.backup else None
+    print(render.replaced("restore", kata, str(done.path.relative_to(kata.root)), backup))
+    return 0
+
+
+def _loop_parts(root, poll: bool = False):
+    """The real clock, grader, screen and event inbox of the interactive loops."""
+    import os
+    import time
+
+    if poll:
+        os.environ["KATA_WATCH_POLL"] = "1"
+
+    from kata import render
+    from kata.events import Inbox
+    from kata.grader import WarmGrader
+
+    return time.time, WarmGrader(root), render.Screen(), Inbox
+
+
+def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
+    from pathlib import Path
+
+    from kata.practice import Session
+
+    root = repo_root()
+    kata = find_kata(args.id, _catalog())
+    if args.minutes is not None and args.minutes <= 0:
+        print(f"kata: --minutes must be positive, got {args.minutes:g}", file=sys.stderr)
+        return 2
+    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    path = Path(args.file).expanduser().resolve() if args.file else None
+    if path is not None and path.suffix != ".py":
+        print(f"kata: --file {args.file}: give a .py path", file=sys.stderr)
+        return 2
+    with _store(root) as store, grader, inbox_type() as inbox:
+        grader.start(warm=[kata])  # imports torch while the learner reads the stub
+        session = Session(kata, store=store, grader=grader, inbox=inbox, screen=screen,
+                          clock=clock, minutes=args.minutes, blind=args.blind, path=path)
+        outcome = session.run()
+    if outcome.interrupted:
+        return 130
+    return 0 if outcome.outcome == "passed" else 1
+
+
+def cmd_watch(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata.watch import Watch
+
+    root = repo_root()
+    katas = _catalog()
+    if args.ids:
+        katas = [find_kata(i, katas) for i in args.ids]
+    _clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    with _store(root) as store, grader, inbox_type() as inbox:
+        return Watch(katas, store=store, grader=grader, inbox=inbox, screen=screen).run()
+
+
+def cmd_mock(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata.catalog import TRACKS
+    from kata.mock import run_mock
+
+    root = repo_root()
+    for track in args.track or []:
+        if track not in TRACKS:
+            print(f"kata: --track {track}: use one of {', '.join(TRACKS)}", file=sys.stderr)
+            return 2
+    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    with _store(root) as store, grader:
+        return run_mock(_catalog(), store=store, grader=grader, inbox_factory=inbox_type,
+                        screen=screen, clock=clock, minutes=args.minutes, tracks=args.track)
 
 
 def cmd_env(args: argparse.Namespace, extra: list[str]) -> int:
@@ -96,7 +231,7 @@ def cmd_env(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kata", description="LLM katas: grade, hint, verify.")
+    parser = argparse.ArgumentParser(prog="kata", description="LLM katas: grade, hint, watch, practise, progress.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("grade", help="grade katas (pytest options after --)")
     p.add_argument("ids", nargs="*", help="kata ids (default: all, in catalog order)")
@@ -111,12 +246,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None)
     p.add_argument("--static", action="store_true", help="skip running the kata tests")
     p.set_defaults(func=cmd_verify)
-    p = sub.add_parser("list", help="the catalog")
-    p.set_defaults(func=cmd_list)
+    for name in ("list", "progress"):
+        p = sub.add_parser(name, help="the catalog with your status, best times and hints")
+        p.add_argument("--by", choices=("track", "seed"), default="track",
+                       help="group by track (default) or by the seed guide's sections")
+        p.set_defaults(func=cmd_list)
+    p = sub.add_parser("stats", help="one kata's practice history with a time-to-green chart")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_stats)
     p = sub.add_parser("hint", help="reveal the next hint level for a kata")
     p.add_argument("id")
     p.add_argument("--all", action="store_true", help="show every level and the follow-ups")
     p.set_defaults(func=cmd_hint)
+    p = sub.add_parser("solution", help="the reference solution (after the kata passes)")
+    p.add_argument("id")
+    p.add_argument("--reveal", action="store_true",
+                   help="show it before passing (recorded in your progress)")
+    p.set_defaults(func=cmd_solution)
+    p = sub.add_parser("practice", help="timed practice on a fresh copy of the stub")
+    p.add_argument("id")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="time on the clock (default: the kata's target)")
+    p.add_argument("--blind", action="store_true",
+                   help="like a whiteboard: grade once, when you are done or time is up")
+    p.add_argument("--file", default=None,
+                   help="practise in this file instead of practice/<id>.py")
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
+    p.set_defaults(func=cmd_practice)
+    p = sub.add_parser("watch", help="re-grade on every save; move on when a kata passes")
+    p.add_argument("ids", nargs="*", help="katas to go through (default: all, in order)")
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
+    p.set_defaults(func=cmd_watch)
+    p = sub.add_parser("mock", help="a mock interview: unmastered katas back to back, blind")
+    p.add_argument("--minutes", type=float, default=45)
+    p.add_argument("--track", action="append", help="only this track (repeatable)")
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
+    p.set_defaults(func=cmd_mock)
+    p = sub.add_parser("reset", help="fresh stub in exercises/<id>.py (your file is backed up)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_reset)
+    p = sub.add_parser("restore", help="bring back the last backup of exercises/<id>.py")
+    p.add_argument("id")
+    p.add_argument("--practice", action="store_true", help="restore practice/<id>.py instead")
+    p.set_defaults(func=cmd_restore)
     p = sub.add_parser("env", help="python, torch and devices in use")
     p.set_defaults(func=cmd_env)
     return parser
@@ -138,6 +313,15 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args, extra)
     except (CatalogError, UnknownKataError) as error:
         print(f"kata: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:
+        from kata.store import StoreError
+
+        if not isinstance(error, StoreError):
+            raise
+        from kata import render
+
+        print(render.store_problem(str(error)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -3,13 +3,15 @@
 When a test fails after a recorded `call(...)`, the same call is replayed on the reference and
 on every catalogued mutant of the kata. If the learner's output equals a mutant's output (and
 differs from the reference's), that mutant's explanation is the likely mistake. Mutant modules
-are built once per process, only when something fails, so a passing run pays nothing.
+are built once per process, one at a time and only when something fails, so a passing run pays
+nothing; the warm grader of `kata watch` builds them all before the first save.
 """
 
 from __future__ import annotations
 
 import copy
 import types
+import weakref
 from typing import Any
 
 import torch
@@ -18,8 +20,15 @@ from kata.catalog import Kata
 from kata.check import Call, _snapshot, tolerance
 from kata.mutants import Mutant, MutantError, load_mutants, module_from_source
 
-_CACHE: dict[str, list[tuple[Mutant, types.ModuleType]]] = {}
+_MODULES: dict[tuple[str, str], types.ModuleType | None] = {}  # (kata, mutant) -> module
+_MUTANTS: dict[str, list[Mutant]] = {}
 _RAISED = object()
+# Only the first few failures of a run are shown in detail (render.DETAILED_FAILURES), so only
+# those are diagnosed: a run with many failing tests pays for three diagnoses, not one per test.
+# Counted per reference module, which the grading plugin loads afresh for every pytest session.
+DIAGNOSED_PER_RUN = 3
+_COUNTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LAST_MATCH: dict[str, str] = {}  # kata id -> id of the mutant matched most recently
 
 
 def same(a: Any, b: Any) -> bool:
@@ -44,23 +53,33 @@ def same(a: Any, b: Any) -> bool:
         return False
 
 
-def mutant_modules(kata: Kata) -> list[tuple[Mutant, types.ModuleType]]:
-    if kata.id not in _CACHE:
-        source = kata.solution.read_text(encoding="utf-8")
-        built = []
+def _mutants(kata: Kata) -> list[Mutant]:
+    if kata.id not in _MUTANTS:
         try:
-            mutants = load_mutants(kata.mutants)
+            _MUTANTS[kata.id] = load_mutants(kata.mutants)
         except MutantError:
-            mutants = []
-        for mutant in mutants:
-            try:
-                mutated = mutant.apply(source, str(kata.solution))
-                name = f"kata_mutant_{kata.id}_{mutant.id}"
-                built.append((mutant, module_from_source(mutated, name, str(kata.solution))))
-            except Exception:  # a stale mutant is verify's business, not the learner's
-                continue
-        _CACHE[kata.id] = built
-    return _CACHE[kata.id]
+            _MUTANTS[kata.id] = []
+    return _MUTANTS[kata.id]
+
+
+def _module(kata: Kata, mutant: Mutant) -> types.ModuleType | None:
+    """The solution with `mutant` applied, built on first use and kept for this process."""
+    key = (kata.id, mutant.id)
+    if key not in _MODULES:
+        try:
+            source = kata.solution.read_text(encoding="utf-8")
+            mutated = mutant.apply(source, str(kata.solution))
+            name = f"kata_mutant_{kata.id}_{mutant.id}"
+            _MODULES[key] = module_from_source(mutated, name, str(kata.solution))
+        except Exception:  # a stale mutant is verify's business, not the learner's
+            _MODULES[key] = None
+    return _MODULES[key]
+
+
+def mutant_modules(kata: Kata) -> list[tuple[Mutant, types.ModuleType]]:
+    """Every mutant of `kata` with its module (built now; the warm grader calls this early)."""
+    built = [(mutant, _module(kata, mutant)) for mutant in _mutants(kata)]
+    return [(mutant, module) for mutant, module in built if module is not None]
 
 
 def _replay(module: types.ModuleType, call: Call) -> Any:
@@ -85,14 +104,28 @@ def _replay(module: types.ModuleType, call: Call) -> Any:
 
 
 def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType) -> Mutant | None:
-    """The catalogued mutant whose output on `call` equals the learner's, first in catalog order."""
+    """The catalogued mutant whose output on `call` equals the learner's (the last one matched
+    first, then catalog order), for at most DIAGNOSED_PER_RUN failing tests per run."""
     if call is None or call.error is not None or call.output is None:
         return None
+    try:
+        done = _COUNTS.get(reference, 0)
+        if done >= DIAGNOSED_PER_RUN:
+            return None
+        _COUNTS[reference] = done + 1
+    except TypeError:  # not weak-referenceable: no budget
+        pass
     expected = _replay(reference, call)
     if expected is not _RAISED and expected is not None and same(expected, call.output):
         return None  # the recorded call was answered correctly; the failure is elsewhere
-    for mutant, module in mutant_modules(kata):
+    # The mistake matched last (usually in an earlier test of this run) is tried first.
+    mutants = sorted(_mutants(kata), key=lambda m: m.id != _LAST_MATCH.get(kata.id))
+    for mutant in mutants:
+        module = _module(kata, mutant)  # built lazily: an early match skips building the rest
+        if module is None:
+            continue
         output = _replay(module, call)
         if output is not None and output is not _RAISED and same(output, call.output):
+            _LAST_MATCH[kata.id] = mutant.id
             return mutant
     return None

@@ -1,8 +1,10 @@
-"""Progressive hints (`hints/<id>.md`): `## Hint 1..3`, then `## Follow-up questions`."""
+"""Progressive hints (`hints/<id>.md`): `## Hint 1..3`, then `## Follow-up questions`.
+
+What a learner has revealed is kept in the progress store (`kata.store`).
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -24,29 +26,34 @@ def follow_ups(kata: Kata) -> str:
     return next((b for h, b in sections(kata.hints) if h == "Follow-up questions"), "")
 
 
-def _state_file(kata: Kata) -> Path:
-    return kata.root / ".kata" / "hints.json"
+def revealed(kata: Kata, store) -> int:
+    """How many hint levels the learner has seen (from the progress store).
+
+    Levels revealed before the store existed (`.kata/hints.json`) still count.
+    """
+    return max(store.hint_level(kata.id), _legacy_level(kata))
 
 
-def revealed(kata: Kata) -> int:
-    """How many hint levels the learner has seen."""
+def _legacy_level(kata: Kata) -> int:
+    import json
+
     try:
-        return int(json.loads(_state_file(kata).read_text(encoding="utf-8")).get(kata.id, 0))
-    except (FileNotFoundError, ValueError, AttributeError):
+        data = json.loads((kata.root / ".kata" / "hints.json").read_text(encoding="utf-8"))
+        return int(data.get(kata.id, 0))
+    except (OSError, ValueError, AttributeError, TypeError):
         return 0
 
 
-def reveal_next(kata: Kata) -> tuple[int, list[tuple[str, str]]]:
-    """Reveal one more level; returns (level now shown, every level up to it)."""
-    from kata.results import write_json
-
+def reveal_next(kata: Kata, store) -> tuple[int, list[tuple[str, str]]]:
+    """Reveal one more level and record it; returns (level now shown, every level up to it)."""
     available = levels(kata)
-    level = min(revealed(kata) + 1, len(available))
-    path = _state_file(kata)
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        state = {}
-    state[kata.id] = level
-    write_json(path, state)
+    level = min(revealed(kata, store) + 1, len(available))
+    store.record_reveal(kata.id, "hint", level)
     return level, available[:level]
+
+
+def reveal_all(kata: Kata, store) -> list[tuple[str, str]]:
+    """Reveal every level (`kata hint --all`) and record it."""
+    available = levels(kata)
+    store.record_reveal(kata.id, "hint", len(available))
+    return available

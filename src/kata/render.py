@@ -43,12 +43,24 @@ def headline(result: KataResult) -> str:
     return f"{text} ({result.target})"
 
 
-def kata_summary(result: KataResult, color: bool = False) -> str:
-    """The learner's verdict: headline, then what to do next."""
+def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
+                 quick: bool = False) -> str:
+    """The learner's verdict: headline, then what to do next.
+
+    `loop` is "" for `kata grade`, "watch" or "practice" inside those loops (the next step is
+    then "save again" and hints are a key press away); `quick` marks a run that stopped at the
+    first failure.
+    """
     lines = []
     style = "green" if result.ok else ("yellow" if result.not_started else "red")
-    lines.append(_paint(headline(result), style, color) if color else headline(result))
-    hint = f"Stuck? nox -s hint -- {result.kata}"
+    head = headline(result)
+    if quick and result.not_started:
+        head = f"{result.kata}: not started ({result.target})"
+    elif quick and not result.ok and not result.crashed:
+        head = (f"{result.kata}: {result.passed} passed, then a failure — quick check "
+                f"({result.target})")
+    lines.append(_paint(head, style, color) if color else head)
+    hint = (f"Stuck? press h for a hint" if loop else f"Stuck? nox -s hint -- {result.kata}")
     if result.crashed:
         lines.append(_indent(result.crashed, "  "))
     for message in result.rules:
@@ -61,7 +73,8 @@ def kata_summary(result: KataResult, color: bool = False) -> str:
                 functions.append(name)
         if functions:
             lines.append(f"  not started: {', '.join(functions)}")
-        lines.append(f"  Open {result.target}, read the docstrings and replace each TODO. {hint}")
+        lines.append(f"  Open {result.target}, read the docstrings and replace each TODO"
+                     f"{', then save' if loop else ''}. {hint}")
     else:
         shown_messages: set[str] = set()
         also: list[str] = []
@@ -80,8 +93,8 @@ def kata_summary(result: KataResult, color: bool = False) -> str:
                 label += f" (and {same} more with the same message)"
             lines.append(f"  {mark} {_paint(test.name, 'bold', color)}{label}")
             lines.append(_indent(_clip(test.message), "      "))
-            if test.example:
-                lines.append(_indent("minimal example:\n" + _indent(_clip(test.example), "  "),
+            if example := _clean_example(test.example):
+                lines.append(_indent("minimal example:\n" + _indent(_clip(example), "  "),
                                      "      "))
             if test.diagnosis:
                 lines.append("      " + _paint("likely mistake: ", "yellow", color) + test.diagnosis)
@@ -95,10 +108,22 @@ def kata_summary(result: KataResult, color: bool = False) -> str:
             reason = skipped[0].message.removeprefix("not covered: ")
             lines.append(_paint(f"  · {len(skipped)} not covered: {reason}", "dim", color))
         if failures and not result.not_started:
-            lines.append(f"  Fix the first failure, then grade again. {hint}")
-        elif result.ok:
+            again = "save again" if loop else "grade again"
+            lines.append(f"  Fix the first failure, then {again}. {hint}")
+        elif result.ok and not loop:
             lines.append(f"  Done. Time yourself next: nox -s practice -- {result.kata}")
     return "\n".join(lines) + "\n"
+
+
+def _clean_example(text: str) -> str:
+    """Hypothesis's falsifying example without coverage notes and fixture arguments."""
+    import re
+
+    kept = [line for line in text.splitlines()
+            if "were always and only run by failing test cases" not in line
+            and not re.fullmatch(r"\s*\S+\.py:\d+", line)
+            and not re.match(r"\s+(impl|ref|kata)=<module |\s+device=device\(", line)]
+    return "\n".join(kept).strip("\n")
 
 
 def verify_line(report) -> str:
@@ -144,12 +169,15 @@ def catalog_table(katas) -> str:
     return _to_text(table) + "Grade one: nox -s <id>    Hints: nox -s hint -- <id>\n"
 
 
-def hints_text(kata, shown, level: int, total: int, follow_ups: str) -> str:
+def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool = False) -> str:
     lines = [f"{kata.id} — {kata.title}"]
     for heading, body in shown:
         lines += ["", f"## {heading}", body]
+    again = "press h again" if loop else "run the same command again"
     if level < total:
-        lines += ["", f"(hint {level} of {total}; run the same command again for the next one)"]
+        lines += ["", f"(hint {level} of {total}; {again} for the next one)"]
+    elif loop:
+        lines += ["", f"(that was the last hint; kata hint {kata.id} --all shows them all)"]
     if follow_ups:
         lines += ["", "## Follow-up questions", follow_ups]
     return "\n".join(lines) + "\n"
@@ -166,3 +194,332 @@ def environment() -> str:
              f"cuda    {'available: ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'not available (GPU tests: not covered)'}",
              f"mps     {'available' if torch.backends.mps.is_available() else 'not available'}"]
     return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the interactive loops
+
+
+class Screen:
+    """Where the loops write: lines, plus one live status line on a terminal.
+
+    On a terminal the status line (the countdown) is redrawn in place and cleared before each
+    ordinary line; elsewhere it is never drawn, and the loops print plain milestone lines.
+    """
+
+    def __init__(self, stream=None, tty: bool | None = None) -> None:
+        import sys
+
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty() if tty is None else tty
+        self.color = use_color(self.tty)
+        self._status = ""
+
+    def line(self, text: str = "") -> None:
+        self._clear()
+        self.stream.write(text if text.endswith("\n") else text + "\n")
+        self._draw()
+
+    def status(self, text: str) -> None:
+        """Replace the live status line (terminal only), cut to the terminal's width."""
+        import shutil
+
+        width = shutil.get_terminal_size((80, 24)).columns - 1
+        text = text if len(text) <= width else text[:width - 1] + "…"
+        if self.tty and text != self._status:
+            self._status = text
+            self._clear_now()
+            self._draw()
+
+    def close(self) -> None:
+        self._clear()
+        self._status = ""
+
+    def _clear(self) -> None:
+        if self.tty and self._status:
+            self._clear_now()
+
+    def _clear_now(self) -> None:
+        self.stream.write("\r\033[K")
+        self.stream.flush()
+
+    def _draw(self) -> None:
+        if self.tty and self._status:
+            self.stream.write(_paint(self._status, "cyan", self.color))
+        self.stream.flush()
+
+
+def clock(seconds: float) -> str:
+    """12:05 (minutes:seconds), or 1:02:05 past an hour; negative values count overtime."""
+    sign = "-" if seconds < 0 else ""
+    total = int(abs(seconds) + (0.999 if seconds > 0 else 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
+
+
+def _keys(blind: bool) -> str:
+    return "d done · h hint · q give up" if blind else "h hint · g grade now · q give up"
+
+
+def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = "",
+                    watching: str = "") -> str:
+    target = f"target {kata.minutes} min"
+    lines = [f"Practice: {kata.id} — {kata.title}",
+             f"  {clock(minutes * 60)} on the clock ({target}). Your file: {path}"]
+    if backup:
+        lines.append(f"  (your previous practice file was saved to {backup})")
+    if blind:
+        lines.append("  Blind, like a whiteboard: nothing is graded until you press d (done) or "
+                     "the time is up.")
+    else:
+        lines.append("  Edit it in your editor; every save is graded. The clock stops when all "
+                     "tests pass.")
+    lines.append(f"  Keys: {_keys(blind)} (or type the word and Enter)   Ctrl-C: stop, keeping "
+                 "your file")
+    return "\n".join(lines)
+
+
+def countdown(left: float, runs: int, last: str, blind: bool) -> str:
+    """The live status line of a practice session."""
+    when = f"{clock(left)} left" if left >= 0 else f"{clock(-left)} over time"
+    parts = [f"⏱ {when}"]
+    if not blind:
+        parts.append(f"{runs} run{'s' if runs != 1 else ''}")
+        if last:
+            parts.append(last)
+    parts.append(_keys(blind))
+    return " · ".join(parts)
+
+
+def minutes_left(left: float) -> str:
+    minutes = round(left / 60)
+    return f"⏱ {minutes} minute{'s' if minutes != 1 else ''} left"
+
+
+def time_up(blind: bool, minutes: float) -> str:
+    if blind:
+        return "⏱ Time is up. Grading your file once, as it is now…"
+    return (f"⏱ Time is up ({clock(minutes * 60)} on the clock). Keep going: the overtime is "
+            f"recorded (up to another {clock(minutes * 60)}). q gives up.")
+
+
+def overtime_over(minutes: float) -> str:
+    return f"⏱ {clock(minutes * 60)} of overtime used up. Grading your file one last time…"
+
+
+def short_verdict(result: KataResult) -> str:
+    if result.crashed:
+        return "crashed"
+    if result.not_started:
+        return "not started"
+    if result.ok:
+        return f"{result.passed}/{result.graded} passing"
+    first = result.first_failure
+    return f"✗ {first.name}" if first else "rules broken" if result.rules else "failing"
+
+
+def full_grade_note() -> str:
+    return "All quick checks pass; running the full grade…"
+
+
+def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None, runs: int,
+                 hints: int, inside: bool, path: str, result: KataResult | None) -> str:
+    target = kata.minutes * 60
+    if outcome == "passed":
+        verdict = "inside" if inside else "over"
+        head = (f"✓ {kata.id}: green in {clock(time_to_green or 0)} — {verdict} the "
+                f"{kata.minutes}-minute target")
+    elif outcome == "failed":
+        passed = f"{result.passed}/{result.graded} passing" if result else "not graded"
+        head = f"✗ {kata.id}: not green after {clock(elapsed)} ({passed})"
+    else:
+        head = f"· {kata.id}: stopped after {clock(elapsed)}, recorded as abandoned"
+    lines = [head, f"  {runs} grading run{'s' if runs != 1 else ''}, {hints} hint"
+             f"{'s' if hints != 1 else ''} used. Your file is kept: {path}"]
+    if outcome == "passed" and not inside:
+        lines.append(f"  {clock((time_to_green or 0) - target)} over; try again later: "
+                     f"nox -s practice -- {kata.id}")
+    elif outcome != "passed":
+        lines.append(f"  Try again: nox -s practice -- {kata.id}   History: kata stats {kata.id}")
+    else:
+        lines.append(f"  History: kata stats {kata.id}   Everything: nox -s progress")
+    return "\n".join(lines)
+
+
+def watch_banner(kata, path: str, index: int, total: int, watching: str) -> str:
+    how = " (polling for changes)" if watching == "polling" else ""
+    return (f"── {kata.id} ({index} of {total}): {kata.title}\n"
+            f"Watching {path}{how}: every save is graded. Keys: h hint · g grade now · q quit")
+
+
+def watch_status(path: str) -> str:
+    return f"watching {path} · h hint · g grade now · q quit"
+
+
+def all_done(count: int) -> str:
+    return f"All {count} kata{'s' if count != 1 else ''} pass."
+
+
+def watch_passed(kata, next_kata) -> str:
+    text = f"✓ {kata.id} passes."
+    if next_kata is not None:
+        text += f" Next: {next_kata.id} ({next_kata.exercise.relative_to(next_kata.root)})"
+    return text
+
+
+def watch_done(count: int) -> str:
+    return (f"{all_done(count)} Time yourself now: nox -s practice -- <id>, or a mock "
+            "interview: nox -s mock")
+
+
+# ---------------------------------------------------------------- progress and stats
+
+_STATUS_STYLE = {"passing": "green", "failing": "red", "not started": "dim"}
+
+
+def _ago(moment: float | None, now: float) -> str:
+    if moment is None:
+        return "—"
+    seconds = max(0.0, now - moment)
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
+def progress_table(rows, now: float, by: str = "track") -> str:
+    """`kata progress` / `kata list`: one table grouped by track (or seed section)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from kata.progress import seed_section
+
+    group = (lambda r: r.kata.track) if by == "track" else (lambda r: seed_section(r.kata))
+    table = Table(title=f"LLM katas — progress by {by}", title_justify="left")
+    for column in ("kata", "seed", "level", "status", "best / target", "hints", "last"):
+        table.add_column(column)
+    groups: dict[str, list] = {}
+    for row in rows:
+        groups.setdefault(group(row), []).append(row)
+    for name, members in groups.items():
+        done = sum(r.status == "passing" for r in members)
+        table.add_row(Text(f"{name} ({done}/{len(members)})", style="bold"), end_section=False)
+        for r in members:
+            status = r.status
+            if r.status == "failing" and r.total:
+                status += f" {r.passed}/{r.total}"
+            best = (f"{clock(r.best_seconds)} / {r.kata.minutes}:00"
+                    if r.best_seconds is not None else f"— / {r.kata.minutes}:00")
+            mark = " ✓" if r.mastered else ""
+            hints = f"{r.hints}/3" + (" +sol" if r.solution_seen else "")
+            table.add_row("  " + r.kata.id, r.kata.seed, "●" * r.kata.difficulty,
+                          Text(status, style=_STATUS_STYLE[r.status]), best + mark, hints,
+                          _ago(r.last_attempt, now), end_section=r is members[-1])
+    other = "seed" if by == "track" else "track"
+    totals = _group_totals(rows, other)
+    passing = sum(r.status == "passing" for r in rows)
+    footer = (f"{passing}/{len(rows)} passing · by {other}: {totals}\n"
+              "Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
+              "kata stats <id>\n")
+    return _to_text(table) + footer
+
+
+def _group_totals(rows, by: str) -> str:
+    from kata.progress import seed_section
+
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        key = r.kata.track if by == "track" else seed_section(r.kata)
+        pair = counts.setdefault(key, [0, 0])
+        pair[0] += r.status == "passing"
+        pair[1] += 1
+    return ", ".join(f"{k} {done}/{total}" for k, (done, total) in counts.items())
+
+
+def stats_text(kata, attempts, now: float, width: int = 40) -> str:
+    """`kata stats <id>`: the attempt history and a bar chart of time-to-green vs target."""
+    import time
+
+    target = kata.minutes * 60
+    lines = [f"{kata.id} — {kata.title} (target {kata.minutes} min)"]
+    if not attempts:
+        lines.append(f"  no practice attempts yet: nox -s practice -- {kata.id}")
+        return "\n".join(lines) + "\n"
+    greens = [a.time_to_green for a in attempts if a.time_to_green is not None]
+    scale = max([target * 1.25, *greens]) / width
+    lines.append("")
+    lines.append(f"  {'when':<16} {'mode':<6} {'result':<10} {'runs':>4} {'hints':>5}  "
+                 f"time to green (│ = target)")
+    marker = int(round(target / scale))
+    for a in attempts:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(a.started))
+        mode = "mock" if a.mock else a.mode
+        if a.time_to_green is not None:
+            filled = max(1, int(round(a.time_to_green / scale)))
+            bar = "".join("█" if i < filled else ("│" if i == marker else " ")
+                          for i in range(max(filled, marker + 1)))
+            if filled > marker:
+                bar = bar[:marker] + "┃" + bar[marker + 1:]
+            chart = f"{bar} {clock(a.time_to_green)}" + (" ✓" if a.inside_target else "")
+        else:
+            chart = " " * marker + "│ " + ("(not green)" if a.outcome != "running" else "")
+        result = a.outcome if a.outcome != "passed" else "green"
+        lines.append(f"  {when:<16} {mode:<6} {result:<10} {a.runs:>4} {a.hints:>5}  {chart}")
+    best = min(greens) if greens else None
+    inside = sum(a.inside_target for a in attempts)
+    lines.append("")
+    lines.append(f"  {len(attempts)} attempts, {len(greens)} green, {inside} inside the target"
+                 + (f"; best {clock(best)}" if best is not None else ""))
+    return "\n".join(lines) + "\n"
+
+
+def mock_plan(rows, minutes: float) -> str:
+    names = ", ".join(f"{r.kata.id} ({r.kata.minutes} min)" for r in rows)
+    return (f"Mock interview: {len(rows)} kata{'s' if len(rows) != 1 else ''} in about "
+            f"{minutes:g} minutes, blind (graded once each, when you press d or time is up): "
+            f"{names}")
+
+
+def mock_scorecard(entries) -> str:
+    """entries: (kata, outcome, seconds used, passed, total, inside target)."""
+    lines = ["", "Score card", f"  {'kata':<22} {'result':<10} {'tests':>7}  {'time':>6} / target"]
+    solved = 0
+    for kata, outcome, used, passed, total, inside in entries:
+        tests = f"{passed}/{total}" if total else "—"
+        mark = "✓" if outcome == "passed" else ("✗" if outcome == "failed" else "·")
+        solved += outcome == "passed"
+        lines.append(f"  {mark} {kata.id:<20} {outcome:<10} {tests:>7}  {clock(used):>6} / "
+                     f"{kata.minutes}:00" + ("  inside" if inside else ""))
+    inside = sum(e[5] for e in entries)
+    lines.append(f"  solved {solved}/{len(entries)}, {inside} inside the target time")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- files, hints, solutions
+
+
+def solution_text(kata, source: str, revealed: bool) -> str:
+    note = " (revealed before passing; recorded)" if revealed else ""
+    return f"# {kata.id}: reference solution{note}\n{source}"
+
+
+def solution_locked(kata) -> str:
+    return (f"{kata.id}: the reference is shown once the kata passes (kata grade {kata.id}). "
+            f"Stuck? nox -s hint -- {kata.id}. To see it anyway: kata solution {kata.id} "
+            "--reveal (recorded in your progress).")
+
+
+def replaced(action: str, kata, path: str, backup: str | None) -> str:
+    saved = f"; your previous file is in {backup}" if backup else ""
+    if action == "reset":
+        text = f"{path} is the fresh stub again{saved}."
+        return text + (f" Undo: kata restore {kata.id}" if backup else "")
+    return f"restored {path} from the last backup{saved}."
+
+
+def store_problem(message: str) -> str:
+    return f"kata: {message}"
+
+
+def store_warning(message: str) -> str:
+    return f"(progress not recorded: {message})"

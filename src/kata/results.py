@@ -14,6 +14,8 @@ STATUSES = ("passed", "failed", "not_started", "timeout", "error", "skipped")
 
 @dataclass
 class TestResult:
+    __test__ = False  # not a pytest test class
+
     name: str
     status: str
     message: str = ""

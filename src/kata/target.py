@@ -58,7 +58,10 @@ def load_module(path: Path, name: str) -> types.ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        # Compile the source every time: a cached .pyc is keyed on the file's mtime in whole
+        # seconds and its size, so two quick saves of the same length would run stale code.
+        source = path.read_bytes()
+        exec(compile(source, str(path), "exec"), module.__dict__)
     except SyntaxError as error:
         del sys.modules[name]
         raise TargetImportError(

@@ -1,0 +1,208 @@
+"""A warm grading process for `kata watch` and `kata practice`.
+
+`kata grade` starts a fresh pytest process per kata (about 1.5 s of imports before the first
+test). The loops that re-grade on every save instead keep one child process alive with torch,
+pytest, hypothesis and the kata's mutants already imported, and send it one request per save;
+only the learner's module is imported again (the grading plugin loads it afresh per run). The
+child is a separate process so a learner's crash (`os._exit`, a segfault, running out of
+memory) cannot take the loop down: the client reports it like `kata grade` does and starts a
+new child.
+
+A *quick* run (on every save) stops at the first failing test and draws fewer hypothesis
+examples; a *full* run (when everything passes quickly) is the same grade as `kata grade`.
+
+Protocol: `python -m kata.grader [ids to warm up]`; one JSON request per line on the child's
+stdin ({"kata", "target", "quick"}), one JSON reply per line on the child's original stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from kata.catalog import Kata
+from kata.results import KataResult
+
+QUICK_EXAMPLES = int(os.environ.get("KATA_WATCH_EXAMPLES", "10"))
+REQUEST_TIMEOUT = float(os.environ.get("KATA_WATCH_TIMEOUT", "300"))
+
+
+# ---------------------------------------------------------------- parent side
+
+
+class WarmGrader:
+    """Client of one warm grading child; restarts it when it dies."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.process: subprocess.Popen | None = None
+        self.running_file = root / ".kata" / "results" / f"grader-{os.getpid()}.running"
+        self.log = root / ".kata" / "logs" / f"grader-{os.getpid()}.log"
+
+    def start(self, warm: list[Kata] = ()) -> None:
+        """Start the child now (it imports torch while the learner reads), warming `warm`."""
+        if self.process is None or self.process.poll() is not None:
+            self._start([kata.id for kata in warm])
+
+    def _start(self, warm: list[str] = ()) -> subprocess.Popen:
+        from kata.grade import _limit_memory, child_env
+
+        self.running_file.parent.mkdir(parents=True, exist_ok=True)
+        # The child imports this very harness, wherever it was imported from.
+        package = str(Path(__file__).resolve().parents[1])
+        path = os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH", "")]))
+        env = child_env(KATA_ROOT=str(self.root), KATA_RUNNING_FILE=str(self.running_file),
+                        PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
+        env.pop("PY_COLORS", None)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "w", encoding="utf-8") as log:  # startup errors only
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "kata.grader", *warm], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.root, text=True, bufsize=1,
+                start_new_session=True,  # Ctrl-C goes to the loop, which then stops the child
+                preexec_fn=_limit_memory if os.name == "posix" else None)
+        return self.process
+
+    def _ask(self, request: dict, timeout: float) -> dict | None:
+        """Send a request; the reply, or None when the child died or timed out."""
+        process = self.process if self.process and self.process.poll() is None else self._start()
+        try:
+            process.stdin.write(json.dumps(request) + "\n")
+            process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return None
+        try:
+            with selectors.DefaultSelector() as selector:
+                selector.register(process.stdout, selectors.EVENT_READ)
+                if not selector.select(timeout):
+                    self.close()
+                    return {"timeout": True}
+            line = process.stdout.readline()
+        except BaseException:  # Ctrl-C mid-grade: its late reply must not answer a later request
+            self.close()
+            raise
+        if not line:
+            return None
+        return json.loads(line)
+
+    def grade(self, kata: Kata, target: Path, quick: bool = True) -> KataResult:
+        """Grade `target` (a .py file) for `kata`; a crash becomes a "crashed" result."""
+        from kata.grade import _crash_message
+
+        self.running_file.unlink(missing_ok=True)
+        reply = self._ask({"kata": kata.id, "target": str(target), "quick": quick},
+                          REQUEST_TIMEOUT)
+        display = _display(target, kata.root)
+        if reply is None or reply.get("timeout"):
+            code = self.process.wait() if self.process else -9
+            running = (self.running_file.read_text(encoding="utf-8")
+                       if self.running_file.exists() else "")
+            self.running_file.unlink(missing_ok=True)
+            if reply:
+                message = f"Grading took longer than {REQUEST_TIMEOUT:g} s and was stopped."
+            elif running:
+                message = _crash_message(code, running)
+            else:
+                message = (f"The grading process stopped before running a test (exit {code}); "
+                           f"its log: {self.log}")
+            self.process = None
+            return KataResult(kata=kata.id, target=display, device="?", crashed=message)
+        if "error" in reply:
+            return KataResult(kata=kata.id, target=display, device="?", crashed=reply["error"])
+        return KataResult.from_dict(reply["result"])
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+        self.running_file.unlink(missing_ok=True)
+        if self.log.exists() and not self.log.stat().st_size:
+            self.log.unlink()
+
+    def __enter__(self) -> WarmGrader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _display(target: Path, root: Path) -> str:
+    try:
+        return str(target.resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(target)
+
+
+# ---------------------------------------------------------------- child side
+
+
+def _serve() -> None:
+    # Replies go to the original stdout; whatever else writes to fd 1 or 2 is discarded.
+    replies = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    sys.dont_write_bytecode = True
+
+    from hypothesis import HealthCheck, Phase, settings
+
+    settings.register_profile(
+        "watch", max_examples=QUICK_EXAMPLES, deadline=None, print_blob=False,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors,
+                               HealthCheck.data_too_large])
+    import torch  # noqa: F401  (the point: imported once)
+
+    import kata.plugin  # noqa: F401  (registers the dev/ci profiles and loads the default)
+    from kata.catalog import find_kata, load_catalog, repo_root
+
+    profiles = {True: "watch", False: settings._current_profile}  # full: dev, or ci under CI
+    katas = load_catalog(repo_root())
+    out = Path(tempfile.mkdtemp(prefix="kata-grader-")) / "result.json"
+    for kata_id in sys.argv[1:]:
+        _warm(find_kata(kata_id, katas), out, profiles)
+    for line in sys.stdin:
+        request = json.loads(line)
+        kata = find_kata(request["kata"], katas)
+        data = _pytest(kata, request["target"], out, profiles, request["quick"])
+        replies.write(json.dumps(data) + "\n")
+
+
+def _pytest(kata: Kata, target: str, out: Path, profiles: dict, quick: bool) -> dict:
+    import contextlib
+    import io
+
+    import pytest
+    from hypothesis import settings
+
+    settings.load_profile(profiles[quick])
+    args = [str(kata.test), f"--target={target}", f"--kata-result={out}", "-q", "--kata-quiet",
+            "--no-header", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    if quick:
+        args.append("-x")
+    out.unlink(missing_ok=True)
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        pytest.main(args)
+    try:
+        return {"result": json.loads(out.read_text(encoding="utf-8"))}
+    except (OSError, ValueError):
+        return {"error": buffer.getvalue().strip()[-1500:] or "pytest reported nothing"}
+
+
+def _warm(kata: Kata, out: Path, profiles: dict) -> None:
+    """Pay the first-use costs before the learner saves: mutants, lazy imports, collection."""
+    from kata.diagnosis import mutant_modules
+
+    mutant_modules(kata)
+    _pytest(kata, str(kata.solution), out, profiles, quick=True)
+
+
+if __name__ == "__main__":
+    _serve()

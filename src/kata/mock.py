@@ -1,0 +1,54 @@
+"""`kata mock`: a mock interview from the katas not yet mastered, back to back, blind.
+
+Picks, in catalog order, katas never passed and then katas passed but never inside their target
+time, until their target minutes fill the interview (at least one kata). Each runs as a blind
+practice session with its own countdown; the score card comes at the end, or after Ctrl-C with
+what was done so far.
+"""
+
+from __future__ import annotations
+
+from kata import render
+from kata.catalog import Kata
+from kata.practice import Outcome, Session
+from kata.progress import progress, unmastered
+from kata.store import Store
+
+
+def pick(katas: list[Kata], store: Store, minutes: float, tracks: list[str] | None = None):
+    rows = progress([k for k in katas if not tracks or k.track in tracks], store)
+    chosen, used = [], 0.0
+    for row in unmastered(rows):
+        if chosen and used + row.kata.minutes > minutes:
+            continue
+        chosen.append(row)
+        used += row.kata.minutes
+    return chosen
+
+
+def run_mock(katas: list[Kata], *, store: Store, grader, inbox_factory, screen: render.Screen,
+             clock, minutes: float, tracks: list[str] | None = None) -> int:
+    rows = pick(katas, store, minutes, tracks)
+    if not rows:
+        screen.line("Nothing left to practise: every kata is mastered (green inside its target). "
+                    "Try kata practice <id> to beat your best time.")
+        return 0
+    screen.line(render.mock_plan(rows, sum(r.kata.minutes for r in rows)))
+    if hasattr(grader, "start"):
+        grader.start(warm=[r.kata for r in rows[:1]])
+    mock_id = store.next_mock_id()
+    outcomes: list[Outcome] = []
+    interrupted = False
+    for row in rows:
+        with inbox_factory() as inbox:
+            session = Session(row.kata, store=store, grader=grader, inbox=inbox, screen=screen,
+                              clock=clock, blind=True, mock=mock_id)
+            outcome = session.run()
+        outcomes.append(outcome)
+        if outcome.interrupted:
+            interrupted = True
+            break
+    entries = [(o.kata, o.outcome, o.elapsed, o.result.passed if o.result else 0,
+                o.result.graded if o.result else 0, o.inside_target) for o in outcomes]
+    screen.line(render.mock_scorecard(entries).rstrip("\n"))
+    return 130 if interrupted else 0

@@ -1,0 +1,159 @@
+"""The learner commands: hint, solution, reset/restore, progress/list, stats, mock."""
+
+from __future__ import annotations
+
+import io
+
+from kata import render
+from kata.cli import main
+from kata.events import Event, ScriptedInbox
+from kata.grade import record
+from kata.mock import pick, run_mock
+from kata.results import KataResult, TestResult
+from kata.store import open_store, store_path
+
+SOLVED = "def f(x):\n    return x + 1\n"
+
+
+def _passed(kata_id: str) -> KataResult:
+    return KataResult(kata_id, f"exercises/{kata_id}.py", "cpu", [TestResult("t", "passed")])
+
+
+def test_hint_reveals_one_more_level_each_time_and_records_it(repo, capsys):
+    assert main(["hint", "alpha"]) == 0
+    first = capsys.readouterr().out
+    assert "## Hint 1" in first and "## Hint 2" not in first and "hint 1 of 3" in first
+    main(["hint", "alpha"])
+    assert "## Hint 2" in capsys.readouterr().out
+    with open_store(repo) as store:
+        assert store.hint_level("alpha") == 2 and store.hint_level("beta") == 0
+
+
+def test_hint_all_shows_every_level_and_follow_ups(repo, capsys):
+    main(["hint", "alpha", "--all"])
+    out = capsys.readouterr().out
+    assert "## Hint 3" in out and "## Follow-up questions" in out
+    with open_store(repo) as store:
+        assert store.hint_level("alpha") == 3
+
+
+def test_solution_is_locked_until_the_kata_passes(repo, capsys):
+    assert main(["solution", "alpha"]) == 1
+    out = capsys.readouterr().out
+    assert "return x + 1" not in out and "--reveal" in out
+    record(_passed("alpha"))
+    assert main(["solution", "alpha"]) == 0
+    out = capsys.readouterr().out
+    assert "return x + 1" in out and "BEGIN SOLUTION" not in out
+
+
+def test_solution_reveal_is_recorded(repo, capsys):
+    assert main(["solution", "beta", "--reveal"]) == 0
+    assert "return x + 1" in capsys.readouterr().out
+    with open_store(repo) as store:
+        assert store.solution_revealed("beta")
+
+
+def test_reset_backs_up_and_restore_brings_it_back(repo, katas, capsys):
+    alpha = katas[0]
+    alpha.exercise.write_text("my work\n", encoding="utf-8")
+    assert main(["reset", "alpha"]) == 0
+    assert "NotImplementedError" in alpha.exercise.read_text()
+    assert "kata restore alpha" in capsys.readouterr().out
+    assert main(["restore", "alpha"]) == 0
+    assert alpha.exercise.read_text() == "my work\n"
+    assert main(["restore", "alpha"]) == 0  # idempotent: still the same backup
+    assert alpha.exercise.read_text() == "my work\n"
+
+
+def test_reset_of_an_untouched_stub_makes_no_backup(repo, capsys):
+    assert main(["reset", "alpha"]) == 0
+    assert not (repo / ".kata" / "backups" / "alpha").exists()
+    assert main(["restore", "alpha"]) == 1
+    assert "no backup" in capsys.readouterr().err
+
+
+def test_progress_shows_status_best_time_and_hints(repo, katas, capsys):
+    record(_passed("alpha"))
+    failing = KataResult("beta", "exercises/beta.py", "cpu",
+                         [TestResult("t", "passed"), TestResult("u", "failed", "x")])
+    record(failing)
+    with open_store(repo) as store:
+        attempt = store.start_attempt("alpha", mode="live", minutes=10, target_minutes=10,
+                                      file="practice/alpha.py", started=100.0)
+        store.finish_attempt(attempt, ended=400.0, outcome="passed", time_to_green=300.0, runs=3,
+                             hints=1, inside_target=True, passed=2, total=2)
+        store.record_reveal("beta", "hint", 2)
+    assert main(["progress"]) == 0
+    out = capsys.readouterr().out
+    assert "foundations (1/1)" in out and "systems (0/1)" in out
+    assert "passing" in out and "failing 1/2" in out
+    assert "5:00 / 10:00 ✓" in out and "2/3" in out
+    assert main(["list", "--by", "seed"]) == 0
+    assert "engineering (0/1)" in capsys.readouterr().out
+
+
+def test_stats_charts_time_to_green_against_the_target(repo, capsys):
+    with open_store(repo) as store:
+        for seconds in (900.0, 400.0):
+            attempt = store.start_attempt("alpha", mode="live", minutes=10, target_minutes=10,
+                                          file="practice/alpha.py", started=1000.0 + seconds)
+            store.finish_attempt(attempt, ended=2000.0 + seconds, outcome="passed",
+                                 time_to_green=seconds, runs=2, hints=0,
+                                 inside_target=seconds <= 600, passed=2, total=2)
+    assert main(["stats", "alpha"]) == 0
+    out = capsys.readouterr().out
+    assert "15:00" in out and "6:40 ✓" in out and "█" in out and "best 6:40" in out
+
+
+def test_corrupt_store_gives_a_clear_message_and_is_kept(repo, capsys):
+    path = store_path(repo)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"garbage" * 200)
+    assert main(["progress"]) == 2
+    assert "left untouched" in capsys.readouterr().err
+    assert path.read_bytes() == b"garbage" * 200
+    assert "progress not recorded" in record(_passed("alpha"))  # grading goes on
+
+
+def test_mock_picks_unmastered_katas_within_the_time(repo, katas):
+    with open_store(repo) as store:
+        assert [r.kata.id for r in pick(katas, store, 45)] == ["alpha", "beta"]
+        assert [r.kata.id for r in pick(katas, store, 12)] == ["alpha"]
+        assert [r.kata.id for r in pick(katas, store, 45, ["systems"])] == ["beta"]
+        attempt = store.start_attempt("alpha", mode="live", minutes=10, target_minutes=10,
+                                      file="practice/alpha.py", started=0.0)
+        store.finish_attempt(attempt, ended=60.0, outcome="passed", time_to_green=60.0, runs=1,
+                             hints=0, inside_target=True, passed=2, total=2)
+        assert [r.kata.id for r in pick(katas, store, 45)] == ["beta"]
+
+
+def test_mock_runs_blind_sessions_back_to_back_and_prints_a_score_card(repo, katas, clock,
+                                                                        grader):
+    script = {"alpha": [(60, lambda: _write(repo / "practice" / "alpha.py", SOLVED)),
+                        (1, Event("key", "d"))],
+              "beta": [(2, Event("key", "d"))]}
+    order = iter(["alpha", "beta"])
+    out = io.StringIO()
+    with open_store(repo, clock=clock) as store:
+        code = run_mock(katas, store=store, grader=grader,
+                        inbox_factory=lambda: ScriptedInbox(script[next(order)], clock),
+                        screen=render.Screen(out, tty=False), clock=clock, minutes=45)
+        attempts = store.attempts()
+    assert code == 0
+    text = out.getvalue()
+    assert "Score card" in text and "solved 1/2" in text
+    assert [a.outcome for a in attempts] == ["passed", "failed"]
+    assert attempts[0].mock == attempts[1].mock == 1 and attempts[0].mode == "blind"
+
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return None
+
+
+def test_hint_levels_from_the_old_json_file_still_count(repo, capsys):
+    (repo / ".kata").mkdir(exist_ok=True)
+    (repo / ".kata" / "hints.json").write_text('{"alpha": 2}', encoding="utf-8")
+    main(["hint", "alpha"])
+    assert "## Hint 3" in capsys.readouterr().out

@@ -1,0 +1,158 @@
+"""`kata practice`: the timer, grading on save, blind mode, Ctrl-C — no terminal, fake clock."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from kata import render
+from kata.events import Event, ScriptedInbox
+from kata.practice import Session
+from kata.store import open_store
+
+SOLVED = "def f(x):\n    return x + 1\n"
+WRONG = "def f(x):\n    return x + 2\n"
+
+
+def _save(path, text):
+    def write():
+        path.write_text(text, encoding="utf-8")
+        return Event("changed", str(path))
+    return write
+
+
+def _session(katas, repo, clock, grader, script, **options):
+    kata = katas[0]
+    path = repo / "practice" / "alpha.py"
+    out = io.StringIO()
+    store = open_store(repo, clock=clock)
+    session = Session(kata, store=store, grader=grader, inbox=ScriptedInbox(script, clock),
+                      screen=render.Screen(out, tty=False), clock=clock, **options)
+    return session, path, out, store
+
+
+def test_fresh_stub_is_written_and_an_old_practice_file_backed_up(katas, repo, clock, grader):
+    old = repo / "practice" / "alpha.py"
+    old.parent.mkdir()
+    old.write_text("my earlier attempt\n", encoding="utf-8")
+    session, path, out, _ = _session(katas, repo, clock, grader, [(1, Event("key", "q"))])
+    session.run()
+    assert "NotImplementedError" in path.read_text()
+    backups = list((repo / ".kata" / "backups" / "alpha").glob("*-practice.py"))
+    assert [b.read_text() for b in backups] == ["my earlier attempt\n"]
+    assert str(backups[0].relative_to(repo)) in out.getvalue()
+
+
+def test_saves_are_graded_until_green_and_time_to_green_recorded(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    script = [(60, _save(path, WRONG)), (120, _save(path, SOLVED))]
+    session, _, out, store = _session(katas, repo, clock, grader, script)
+    outcome = session.run()
+    assert outcome.outcome == "passed"
+    # green at the second save: 60 + 120 s plus the 0.5 s the first (quick) grade took
+    assert outcome.time_to_green == 180.5
+    assert outcome.inside_target  # target 10 min
+    assert [quick for _, _, quick in grader.calls] == [True, True, False]
+    (attempt,) = store.attempts("alpha")
+    assert (attempt.outcome, attempt.runs, attempt.inside_target) == ("passed", 3, True)
+    assert attempt.time_to_green == 180.5
+    text = out.getvalue()
+    assert "likely mistake: Off by one." in text and "green in 3:01" in text
+    assert "\033[" not in text  # no terminal: no colour, no live countdown
+
+
+def test_plain_output_prints_minutes_left_instead_of_a_live_countdown(katas, repo, clock,
+                                                                       grader):
+    path = repo / "practice" / "alpha.py"
+    session, _, out, _ = _session(katas, repo, clock, grader, [(7 * 60, _save(path, SOLVED))])
+    session.run()
+    text = out.getvalue()
+    assert "⏱ 5 minutes left" in text and "\r" not in text
+
+
+def test_slow_green_is_recorded_outside_the_target(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    session, _, out, store = _session(katas, repo, clock, grader,
+                                      [(11 * 60, _save(path, SOLVED))], minutes=20)
+    outcome = session.run()
+    assert outcome.outcome == "passed" and not outcome.inside_target
+    assert "over the 10-minute target" in out.getvalue()
+
+
+def test_time_up_announces_overtime_and_keeps_grading(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    session, _, out, _ = _session(katas, repo, clock, grader,
+                                  [(70, _save(path, SOLVED))], minutes=1)
+    outcome = session.run()
+    assert "Time is up" in out.getvalue()
+    assert outcome.outcome == "passed" and outcome.time_to_green == 70
+
+
+def test_blind_grades_once_when_time_is_up(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    script = [(30, _save(path, WRONG)), (30, _save(path, SOLVED))]
+    session, _, out, store = _session(katas, repo, clock, grader, script, blind=True,
+                                      minutes=2)
+    outcome = session.run()
+    assert outcome.outcome == "passed" and outcome.runs == 1
+    assert grader.calls[0][2] is False  # the full grade, once
+    assert outcome.time_to_green == 120  # graded when the clock ran out
+    assert "Time is up" in out.getvalue()
+
+
+def test_blind_done_key_grades_once_and_ends(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    script = [(30, _save(path, WRONG)), (5, Event("key", "done"))]
+    session, _, _, store = _session(katas, repo, clock, grader, script, blind=True)
+    outcome = session.run()
+    assert outcome.outcome == "failed" and outcome.runs == 1
+    assert store.attempts("alpha")[0].passed == 1
+
+
+def test_ctrl_c_records_an_abandoned_attempt_and_keeps_the_file(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    script = [(10, _save(path, WRONG)), (10, interrupt)]
+    session, _, out, store = _session(katas, repo, clock, grader, script)
+    outcome = session.run()
+    assert outcome.outcome == "abandoned" and outcome.interrupted
+    assert path.read_text() == WRONG
+    assert store.attempts("alpha")[0].outcome == "abandoned"
+    assert "Your file is kept: practice/alpha.py" in out.getvalue()
+
+
+def test_hints_taken_during_the_attempt_are_counted(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    script = [(10, Event("key", "h")), (10, Event("key", "h")), (10, _save(path, SOLVED))]
+    session, _, out, store = _session(katas, repo, clock, grader, script)
+    outcome = session.run()
+    assert outcome.hints == 2 and store.hint_level("alpha") == 2
+    assert "## Hint 2" in out.getvalue() and "press h again" in out.getvalue()
+
+
+def test_saving_unchanged_content_does_not_grade(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    script = [(5, _save(path, WRONG)), (5, _save(path, WRONG)), (5, Event("key", "q"))]
+    session, *_ = _session(katas, repo, clock, grader, script)
+    assert session.run().runs == 1
+
+
+def test_file_option_practises_elsewhere(katas, repo, clock, grader, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("mine") / "attempt.py"
+    script = [(5, _save(elsewhere, SOLVED))]
+    session, *_ = _session(katas, repo, clock, grader, script, path=elsewhere)
+    assert session.run().outcome == "passed"
+    assert grader.calls[0][1] == elsewhere.resolve()
+
+
+def test_overtime_ends_after_the_clock_again_with_a_final_grade(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    session, _, out, _ = _session(katas, repo, clock, grader, [(30, _save(path, WRONG))],
+                                  minutes=1)
+    outcome = session.run()
+    assert outcome.outcome == "failed" and "overtime used up" in out.getvalue()
+    assert outcome.elapsed == pytest.approx(120, abs=2)

@@ -1,0 +1,65 @@
+"""The loops' screen and the grade recorder's target kinds."""
+
+from __future__ import annotations
+
+import io
+
+from kata import render
+from kata.grade import target_kind
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_status_line_is_redrawn_in_place_and_cleared_before_lines(monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = _Terminal()
+    screen = render.Screen(out)
+    screen.status("⏱ 14:59 left")
+    screen.status("⏱ 14:58 left")
+    screen.line("graded")
+    text = out.getvalue()
+    assert text.count("\r\033[K") >= 3 and text.endswith("graded\n⏱ 14:58 left")
+    assert "\033[36m" not in text  # NO_COLOR
+
+
+def test_status_line_is_cut_to_the_terminal_width(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    out = _Terminal()
+    render.Screen(out).status("x" * 100)
+    assert max(len(part) for part in out.getvalue().split("\r")) < 60
+
+
+def test_plain_screen_never_draws_a_status_line():
+    out = io.StringIO()
+    screen = render.Screen(out)
+    screen.status("⏱ 14:59 left")
+    screen.line("graded")
+    assert out.getvalue() == "graded\n"
+
+
+def test_clock_formats_minutes_hours_and_overtime():
+    assert render.clock(605) == "10:05"
+    assert render.clock(3725) == "1:02:05"
+    assert render.clock(-61) == "-1:01"
+
+
+def test_target_kind_names_the_graded_file(katas):
+    alpha = katas[0]
+    assert target_kind(alpha, "exercises/alpha.py") == ("exercises", alpha.exercise)
+    assert target_kind(alpha, "solutions")[0] == "solutions"
+    assert target_kind(alpha, str(alpha.root / "practice" / "alpha.py"))[0] == "practice"
+    assert target_kind(alpha, "/elsewhere/alpha.py")[0] == "other"
+
+
+def test_minimal_example_drops_coverage_notes_and_fixture_arguments():
+    example = ("Failing test case: test_x(\n"
+               "    impl=<module 'kata_impl_attention' from '/tmp/x.py'>,\n"
+               "    device=device(type='cpu'),\n"
+               "    shape=(1, 2),\n"
+               ")\n"
+               "These lines were always and only run by failing test cases:\n"
+               "        /repo/src/kata/check.py:160")
+    assert render._clean_example(example) == "Failing test case: test_x(\n    shape=(1, 2),\n)"
