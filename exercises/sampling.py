@@ -1,0 +1,112 @@
+"""Decoding by sampling: repetition penalty, top-k, top-p, min-p, temperature and greedy.
+
+Task:
+    Write the logits processors a sampler chains before drawing the next token, then `sample`.
+    Each filter returns the logits with the tokens it drops set to -inf and the kept logits
+    unchanged, so a softmax afterwards renormalises over the kept tokens. A filter never drops
+    the most likely token and never leaves a row empty. `sample` draws one token per row with
+    the caller's `torch.Generator`, so a seeded run is reproducible; temperature 0 is greedy.
+
+Rules:
+    Do not import transformers or vllm. torch.topk, sort, cumsum, softmax, multinomial are fine.
+
+Shapes:
+    batch (rows decoded together), vocab (token ids), seq (token ids seen so far).
+
+Reference:
+    Top-k: Fan et al. 2018. Top-p (nucleus): Holtzman et al. 2020, §3.1. Min-p: Nguyen et al.
+    2024, "Turning Up the Heat: Min-p Sampling". Repetition penalty: Keskar et al. 2019 (CTRL),
+    §4.1. Conventions of transformers' TopK/TopP/MinP/RepetitionPenalty logits processors.
+
+Notable choices:
+    - top-k keeps every token tied with the k-th largest logit (so it may keep more than k),
+      as transformers and vLLM do. top-p keeps the smallest prefix of the tokens sorted by
+      probability whose mass reaches top_p, the token that crosses top_p included; when tokens
+      tie with that crossing token, which of them are kept is unspecified (it depends on the sort),
+      but how many are kept is not. min-p keeps p >= min_p * max p (ties at the threshold kept).
+    - The repetition penalty divides positive logits and multiplies negative ones, once per
+      distinct token however often it occurred (CTRL divided all logits, which would raise a
+      negative logit's probability).
+    - `sample` applies, in this order: temperature, top-k, top-p, min-p (transformers' order),
+      computing in float32. Temperature 0 means greedy (argmax, lowest id on ties), as in vLLM.
+
+Grade: nox -s sampling
+"""
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+
+def apply_repetition_penalty(logits: Float[Tensor, "batch vocab"],
+                             input_ids: Int[Tensor, "batch seq"],
+                             penalty: float) -> Float[Tensor, "batch vocab"]:
+    """Penalise every token that occurs in that row's `input_ids` (CTRL, as in transformers).
+
+    A penalised logit x becomes x / penalty if x > 0, else x * penalty; each distinct token is
+    penalised once. Other logits are unchanged. Returns a new tensor in the dtype of `logits`.
+
+    Raises:
+        ValueError: penalty <= 0 (1.0 means no penalty; > 1 discourages repeats).
+    """
+    # TODO: implement this (about 5 lines in the reference).
+    raise NotImplementedError("apply_repetition_penalty: not written yet. Stuck? nox -s hint -- sampling")
+
+
+def top_k_filter(logits: Float[Tensor, "... vocab"], top_k: int) -> Float[Tensor, "... vocab"]:
+    """Keep the `top_k` largest logits of each row (and any tied with the k-th); others -> -inf.
+
+    top_k >= vocab keeps every token. Returns a new tensor in the dtype of `logits`.
+
+    Raises:
+        ValueError: top_k < 1.
+    """
+    # TODO: implement this (about 5 lines in the reference).
+    raise NotImplementedError("top_k_filter: not written yet. Stuck? nox -s hint -- sampling")
+
+
+def top_p_filter(logits: Float[Tensor, "... vocab"], top_p: float) -> Float[Tensor, "... vocab"]:
+    """Nucleus filter: keep the smallest set of most likely tokens whose probability reaches top_p.
+
+    Sort the tokens by probability, descending; keep each token whose preceding mass (the sum
+    of the probabilities before it) is < top_p. So the token that crosses top_p is kept, the
+    argmax is always kept, and top_p = 1 keeps every token. Probabilities are computed in
+    float32. Returns a new tensor in the dtype of `logits`.
+
+    Raises:
+        ValueError: top_p outside (0, 1].
+    """
+    # TODO: implement this (about 10 lines in the reference).
+    raise NotImplementedError("top_p_filter: not written yet. Stuck? nox -s hint -- sampling")
+
+
+def min_p_filter(logits: Float[Tensor, "... vocab"], min_p: float) -> Float[Tensor, "... vocab"]:
+    """Keep tokens whose probability is at least min_p times the row's largest probability.
+
+    min_p = 0 keeps every token; min_p = 1 keeps only the most likely token(s). Probabilities
+    are computed in float32. Returns a new tensor in the dtype of `logits`.
+
+    Raises:
+        ValueError: min_p outside [0, 1].
+    """
+    # TODO: implement this (about 5 lines in the reference).
+    raise NotImplementedError("min_p_filter: not written yet. Stuck? nox -s hint -- sampling")
+
+
+def sample(logits: Float[Tensor, "batch vocab"], generator: torch.Generator,
+           temperature: float = 1.0, top_k: int | None = None, top_p: float = 1.0,
+           min_p: float = 0.0) -> Int[Tensor, " batch"]:
+    """Draw one token id per row from softmax(logits / temperature) after the filters.
+
+    Order: logits (upcast to float32) / temperature, then top-k (skipped when None), top-p,
+    min-p, softmax, one draw per row using `generator` (on the device of `logits`).
+    temperature = 0 returns the argmax of each row (lowest id on ties) and draws nothing.
+
+    Returns:
+        (batch,) int64 token ids.
+
+    Raises:
+        ValueError: temperature < 0, or a filter's parameter out of its range.
+    """
+    # TODO: implement this (about 12 lines in the reference).
+    raise NotImplementedError("sample: not written yet. Stuck? nox -s hint -- sampling")
