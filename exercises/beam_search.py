@@ -87,4 +87,6 @@ def beam_search(step_fn: StepFn, prompt: Int[Tensor, " prompt_len"], beam_width:
         ValueError: beam_width < 1 or max_new_tokens < 1.
     """
     # TODO: implement this (about 26 lines in the reference).
-    raise NotImplementedError("beam_search: not written yet. Stuck? nox -s hint -- beam_search")
+    raise NotImplementedError(
+        "beam_search: not written yet. Stuck? nox -s hint -- beam_search"
+    )

@@ -52,7 +52,9 @@ def route(router_logits: Float[Tensor, "tokens experts"], top_k: int, renormaliz
         ValueError: top_k outside [1, experts].
     """
     # TODO: implement this (about 10 lines in the reference).
-    raise NotImplementedError("route: not written yet. Stuck? nox -s hint -- moe_router")
+    raise NotImplementedError(
+        "route: not written yet. Stuck? nox -s hint -- moe_router"
+    )
 
 
 def load_balancing_loss(router_logits: Float[Tensor, "tokens experts"],
@@ -67,7 +69,9 @@ def load_balancing_loss(router_logits: Float[Tensor, "tokens experts"],
         A 0-dim float32 tensor (float64 for float64 logits).
     """
     # TODO: implement this (about 7 lines in the reference).
-    raise NotImplementedError("load_balancing_loss: not written yet. Stuck? nox -s hint -- moe_router")
+    raise NotImplementedError(
+        "load_balancing_loss: not written yet. Stuck? nox -s hint -- moe_router"
+    )
 
 
 class Expert(nn.Module):
@@ -105,4 +109,6 @@ class SparseMoE(nn.Module):
             router logits (tokens, experts) for the load-balancing loss.
         """
         # TODO: implement this (about 13 lines in the reference).
-        raise NotImplementedError("forward: not written yet. Stuck? nox -s hint -- moe_router")
+        raise NotImplementedError(
+            "forward: not written yet. Stuck? nox -s hint -- moe_router"
+        )

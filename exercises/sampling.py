@@ -50,7 +50,9 @@ def apply_repetition_penalty(logits: Float[Tensor, "batch vocab"],
         ValueError: penalty <= 0 (1.0 means no penalty; > 1 discourages repeats).
     """
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("apply_repetition_penalty: not written yet. Stuck? nox -s hint -- sampling")
+    raise NotImplementedError(
+        "apply_repetition_penalty: not written yet. Stuck? nox -s hint -- sampling"
+    )
 
 
 def top_k_filter(logits: Float[Tensor, "... vocab"], top_k: int) -> Float[Tensor, "... vocab"]:
@@ -62,7 +64,9 @@ def top_k_filter(logits: Float[Tensor, "... vocab"], top_k: int) -> Float[Tensor
         ValueError: top_k < 1.
     """
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("top_k_filter: not written yet. Stuck? nox -s hint -- sampling")
+    raise NotImplementedError(
+        "top_k_filter: not written yet. Stuck? nox -s hint -- sampling"
+    )
 
 
 def top_p_filter(logits: Float[Tensor, "... vocab"], top_p: float) -> Float[Tensor, "... vocab"]:
@@ -77,7 +81,9 @@ def top_p_filter(logits: Float[Tensor, "... vocab"], top_p: float) -> Float[Tens
         ValueError: top_p outside (0, 1].
     """
     # TODO: implement this (about 10 lines in the reference).
-    raise NotImplementedError("top_p_filter: not written yet. Stuck? nox -s hint -- sampling")
+    raise NotImplementedError(
+        "top_p_filter: not written yet. Stuck? nox -s hint -- sampling"
+    )
 
 
 def min_p_filter(logits: Float[Tensor, "... vocab"], min_p: float) -> Float[Tensor, "... vocab"]:
@@ -90,7 +96,9 @@ def min_p_filter(logits: Float[Tensor, "... vocab"], min_p: float) -> Float[Tens
         ValueError: min_p outside [0, 1].
     """
     # TODO: implement this (about 5 lines in the reference).
-    raise NotImplementedError("min_p_filter: not written yet. Stuck? nox -s hint -- sampling")
+    raise NotImplementedError(
+        "min_p_filter: not written yet. Stuck? nox -s hint -- sampling"
+    )
 
 
 def sample(logits: Float[Tensor, "batch vocab"], generator: torch.Generator,
@@ -109,4 +117,6 @@ def sample(logits: Float[Tensor, "batch vocab"], generator: torch.Generator,
         ValueError: temperature < 0, or a filter's parameter out of its range.
     """
     # TODO: implement this (about 12 lines in the reference).
-    raise NotImplementedError("sample: not written yet. Stuck? nox -s hint -- sampling")
+    raise NotImplementedError(
+        "sample: not written yet. Stuck? nox -s hint -- sampling"
+    )
