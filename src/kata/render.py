@@ -180,6 +180,9 @@ def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool 
         lines += ["", f"(that was the last hint; kata hint {kata.id} --all shows them all)"]
     if follow_ups:
         lines += ["", "## Follow-up questions", follow_ups]
+    if level >= total and not loop:
+        lines += ["", f"(all {total} hints shown; the reference, once you pass: "
+                      f"nox -s solution -- {kata.id})"]
     return "\n".join(lines) + "\n"
 
 
