@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -33,7 +34,8 @@ STAMP = VENV / ".kata-stamp"
 TORCH_VERSION = "2.13.0"
 TORCH_CHOICES = ("cpu", "cuda", "system")
 
-nox.options.default_venv_backend = "none"
+# Every session runs with python=False, so nox's probe for the uv binary is noise to a learner.
+logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
 nox.options.sessions = ["list"]  # a bare `nox` shows the catalog
 nox.options.error_on_missing_interpreters = False
 
