@@ -60,7 +60,7 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         head = (f"{result.kata}: {result.passed} passed, then a failure — quick check "
                 f"({result.target})")
     lines.append(_paint(head, style, color) if color else head)
-    hint = (f"Stuck? press h for a hint" if loop else f"Stuck? nox -s hint -- {result.kata}")
+    hint = ("Stuck? press h for a hint" if loop else f"Stuck? nox -s hint -- {result.kata}")
     if result.crashed:
         lines.append(_indent(result.crashed, "  "))
     for message in result.rules:
