@@ -152,4 +152,4 @@ def find_kata(kata_id: str, katas: list[Kata]) -> Kata:
     close = difflib.get_close_matches(kata_id, ids, n=3, cutoff=0.5)
     suggestion = f" Did you mean {', '.join(close)}?" if close else ""
     raise UnknownKataError(
-        f"unknown kata {kata_id!r}.{suggestion} All katas: {', '.join(ids)} (see `kata list`)")
+        f"unknown kata {kata_id!r}.{suggestion} All katas: {', '.join(ids)} (see `nox -s list`)")

@@ -36,7 +36,7 @@ def cmd_sync(args: argparse.Namespace, extra: list[str]) -> int:
         else:
             if current is not None and not args.force:
                 print(f"exercises/{kata.id}.py differs from the generated stub; it may hold your "
-                      f"work. Use `kata reset {kata.id}` (keeps a backup) or `kata sync --force`.")
+                      f"work. Use `nox -s reset -- {kata.id}` (keeps a backup) or `kata sync --force`.")
                 drift.append(kata.id)
                 continue
             kata.exercise.write_text(stub, encoding="utf-8")

@@ -129,6 +129,8 @@ def grade(katas: list[Kata], pytest_args: list[str]) -> int:
     Each run is recorded in the progress store after its child process has finished, so
     recording never delays the verdict.
     """
+    if "--help" in pytest_args or "-h" in pytest_args:  # pytest's help, with the kata options
+        return subprocess.run([sys.executable, "-m", "pytest", str(katas[0].test), "--help"]).returncode
     color = render.use_color(sys.stdout.isatty())
     target = _target_arg(pytest_args)
     for kata in katas:  # fail fast, before any child pays for importing torch

@@ -31,7 +31,7 @@ def run_mock(katas: list[Kata], *, store: Store, grader, inbox_factory, screen: 
     rows = pick(katas, store, minutes, tracks)
     if not rows:
         screen.line("Nothing left to practise: every kata is mastered (green inside its target). "
-                    "Try kata practice <id> to beat your best time.")
+                    "Try nox -s practice -- <id> to beat your best time.")
         return 0
     screen.line(render.mock_plan(rows, sum(r.kata.minutes for r in rows)))
     if hasattr(grader, "start"):

@@ -177,7 +177,7 @@ def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool 
     if level < total:
         lines += ["", f"(hint {level} of {total}; {again} for the next one)"]
     elif loop:
-        lines += ["", f"(that was the last hint; kata hint {kata.id} --all shows them all)"]
+        lines += ["", f"(that was the last hint; nox -s hint -- {kata.id} --all shows them all)"]
     if follow_ups:
         lines += ["", "## Follow-up questions", follow_ups]
     if level >= total and not loop:
@@ -343,9 +343,9 @@ def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None
         lines.append(f"  {clock((time_to_green or 0) - target)} over; try again later: "
                      f"nox -s practice -- {kata.id}")
     elif outcome != "passed":
-        lines.append(f"  Try again: nox -s practice -- {kata.id}   History: kata stats {kata.id}")
+        lines.append(f"  Try again: nox -s practice -- {kata.id}   History: nox -s stats -- {kata.id}")
     else:
-        lines.append(f"  History: kata stats {kata.id}   Everything: nox -s progress")
+        lines.append(f"  History: nox -s stats -- {kata.id}   Everything: nox -s progress")
     return "\n".join(lines)
 
 
@@ -423,7 +423,7 @@ def progress_table(rows, now: float, by: str = "track") -> str:
     passing = sum(r.status == "passing" for r in rows)
     footer = (f"{passing}/{len(rows)} passing · by {other}: {totals}\n"
               "Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
-              "kata stats <id>\n")
+              "nox -s stats -- <id>\n")
     return _to_text(table) + footer
 
 
@@ -471,7 +471,8 @@ def stats_text(kata, attempts, now: float, width: int = 40) -> str:
     best = min(greens) if greens else None
     inside = sum(a.inside_target for a in attempts)
     lines.append("")
-    lines.append(f"  {len(attempts)} attempts, {len(greens)} green, {inside} inside the target"
+    plural = "" if len(attempts) == 1 else "s"
+    lines.append(f"  {len(attempts)} attempt{plural}, {len(greens)} green, {inside} inside the target"
                  + (f"; best {clock(best)}" if best is not None else ""))
     return "\n".join(lines) + "\n"
 
@@ -507,8 +508,8 @@ def solution_text(kata, source: str, revealed: bool) -> str:
 
 
 def solution_locked(kata) -> str:
-    return (f"{kata.id}: the reference is shown once the kata passes (kata grade {kata.id}). "
-            f"Stuck? nox -s hint -- {kata.id}. To see it anyway: kata solution {kata.id} "
+    return (f"{kata.id}: the reference is shown once the kata passes (nox -s {kata.id}). "
+            f"Stuck? nox -s hint -- {kata.id}. To see it anyway: nox -s solution -- {kata.id} "
             "--reveal (recorded in your progress).")
 
 
@@ -516,7 +517,7 @@ def replaced(action: str, kata, path: str, backup: str | None) -> str:
     saved = f"; your previous file is in {backup}" if backup else ""
     if action == "reset":
         text = f"{path} is the fresh stub again{saved}."
-        return text + (f" Undo: kata restore {kata.id}" if backup else "")
+        return text + (f" Undo: nox -s restore -- {kata.id}" if backup else "")
     return f"restored {path} from the last backup{saved}."
 
 

@@ -75,7 +75,7 @@ def restore(kata: Kata, role: str = "exercises") -> Replaced:
     source = latest_backup(kata, role)
     if source is None:
         raise WorkspaceError(f"no backup of {role}/{kata.id}.py in {backups_dir(kata)}; "
-                             f"`kata reset {kata.id}` and `kata practice {kata.id}` make them")
+                             f"`nox -s reset -- {kata.id}` and `nox -s practice -- {kata.id}` make them")
     target = kata.exercise if role == "exercises" else practice_path(kata)
     content = source.read_bytes()
     saved = None

@@ -59,7 +59,7 @@ def test_reset_backs_up_and_restore_brings_it_back(repo, katas, capsys):
     alpha.exercise.write_text("my work\n", encoding="utf-8")
     assert main(["reset", "alpha"]) == 0
     assert "NotImplementedError" in alpha.exercise.read_text()
-    assert "kata restore alpha" in capsys.readouterr().out
+    assert "nox -s restore -- alpha" in capsys.readouterr().out
     assert main(["restore", "alpha"]) == 0
     assert alpha.exercise.read_text() == "my work\n"
     assert main(["restore", "alpha"]) == 0  # idempotent: still the same backup
