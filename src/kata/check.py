@@ -77,8 +77,12 @@ def _snapshot(value: Any) -> Any:
         return {k: _snapshot(v) for k, v in value.items()}
     try:
         return copy.deepcopy(value)
-    except Exception:
-        return value
+    except Exception:  # e.g. it holds non-leaf tensors, which refuse deepcopy
+        if not hasattr(value, "__dict__"):
+            return value
+        clone = copy.copy(value)
+        clone.__dict__ = {k: _snapshot(v) for k, v in vars(value).items()}
+        return clone
 
 
 def call(function, *args, **kwargs):
@@ -91,10 +95,8 @@ def call(function, *args, **kwargs):
     if not hasattr(function, "__name__") and hasattr(type(function), "__call__"):
         owner, record.function = function, "__call__"  # a callable instance, e.g. an nn.Module
     if owner is not None and not isinstance(owner, type) and hasattr(owner, "__dict__"):
-        try:  # lets diagnosis replay the method on a mutant's class
-            record.owner, record.owner_class = copy.deepcopy(owner), type(owner).__name__
-        except Exception:
-            pass
+        # lets diagnosis replay the method on a mutant's class
+        record.owner, record.owner_class = _snapshot(owner), type(owner).__name__
     RECORDER.calls.append(record)
     try:
         record.output = function(*args, **kwargs)
