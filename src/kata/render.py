@@ -71,6 +71,7 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
             name = test.message.split(":")[0].strip()
             if test.status == "not_started" and name and name not in functions:
                 functions.append(name)
+        functions += [name for name in result.todo if name not in functions]
         if functions:
             lines.append(f"  not started: {', '.join(functions)}")
         lines.append(f"  Open {result.target}, read the docstrings and replace each TODO"
@@ -102,7 +103,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
             lines.append(f"  {_paint('✗', 'red', color)} also failing: {', '.join(also)}")
         pending = [t.name for t in result.tests if t.status == "not_started"]
         if pending:
-            lines.append(f"  … {len(pending)} not started: {', '.join(pending)}")
+            todo = f" (still TODO: {', '.join(result.todo)})" if result.todo else ""
+            lines.append(f"  … {len(pending)} tests not started{todo}: {', '.join(pending)}")
         skipped = [t for t in result.tests if t.status == "skipped"]
         if skipped:
             reason = skipped[0].message.removeprefix("not covered: ")

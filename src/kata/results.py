@@ -34,6 +34,7 @@ class KataResult:
     rules: list[str] = field(default_factory=list)  # rule violations, one message each
     duration: float = 0.0
     crashed: str = ""  # set when the grading process died (written by the launcher)
+    todo: list[str] = field(default_factory=list)  # functions still raising the stub's error
 
     def count(self, status: str) -> int:
         return sum(test.status == status for test in self.tests)
@@ -77,7 +78,7 @@ class KataResult:
     @classmethod
     def from_dict(cls, data: dict) -> KataResult:
         tests = [TestResult(**t) for t in data.get("tests", [])]
-        keep = {"kata", "target", "device", "rules", "duration", "crashed"}
+        keep = {"kata", "target", "device", "rules", "duration", "crashed", "todo"}
         return cls(tests=tests, **{k: v for k, v in data.items() if k in keep})
 
 
