@@ -215,8 +215,9 @@ class ToolRegistry:
         type, an unexpected argument) are answered with `error_message` without running the
         tool. Otherwise the tool runs with the decoded arguments as keyword arguments; an
         exception inside it is answered with `error_message` whose text names the exception's
-        type and message. A result is answered with `tool_message`: a str verbatim, anything else
-        as `json.dumps(result)` (a result json.dumps cannot encode is an error message too).
+        type and message (e.g. `{"error": "get_weather raised LookupError: no city called
+        Atlantis"}`). A result is answered with `tool_message`: a str verbatim, anything else as
+        `json.dumps(result)` (a result json.dumps cannot encode is an error message too).
 
         Args:
             tool_call: {"id": str, "type": "function", "function": {"name": str,

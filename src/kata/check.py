@@ -110,7 +110,8 @@ def call(function, *args, **kwargs):
 
 
 def describe(value: Any) -> str:
-    """A short description: `float32[2, 3, 4]` for a tensor, repr (cut to 60 chars) otherwise."""
+    """A short description: `float32[2, 3, 4]` for a tensor (values too when ≤ 8), repr (cut to
+    160 chars) otherwise."""
     if isinstance(value, torch.Tensor):
         dtype = str(value.dtype).removeprefix("torch.")
         device = "" if value.device.type == "cpu" else f"@{value.device.type}"
@@ -127,7 +128,7 @@ def describe(value: Any) -> str:
         inner = ", ".join(describe(v) for v in value)
         return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
     text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _context() -> str:

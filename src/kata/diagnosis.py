@@ -9,7 +9,6 @@ nothing; the warm grader of `kata watch` builds them all before the first save.
 
 from __future__ import annotations
 
-import copy
 import types
 import weakref
 from typing import Any
@@ -17,12 +16,16 @@ from typing import Any
 import torch
 
 from kata.catalog import Kata
-from kata.check import Call, _snapshot, tolerance
+from kata.check import Call, NotStarted, _snapshot, tolerance
 from kata.mutants import Mutant, MutantError, load_mutants, module_from_source
 
 _MODULES: dict[tuple[str, str], types.ModuleType | None] = {}  # (kata, mutant) -> module
 _MUTANTS: dict[str, list[Mutant]] = {}
-_RAISED = object()
+class _Raised:
+    """A replay that raised; `kind` is the exception's type."""
+
+    def __init__(self, kind: type) -> None:
+        self.kind = kind
 # Only the first few failures of a run are shown in detail (render.DETAILED_FAILURES), so only
 # those are diagnosed: a run with many failing tests pays for three diagnoses, not one per test.
 # Counted per reference module, which the grading plugin loads afresh for every pytest session.
@@ -88,7 +91,7 @@ def _replay(module: types.ModuleType, call: Call) -> Any:
         if not isinstance(cls, type):
             return None
         try:  # the same instance state, with the module's methods
-            owner = copy.deepcopy(call.owner)
+            owner = _snapshot(call.owner)
             owner.__class__ = cls
         except Exception:
             return None
@@ -99,14 +102,16 @@ def _replay(module: types.ModuleType, call: Call) -> Any:
         return None
     try:
         return function(*_snapshot(call.args), **_snapshot(call.kwargs))
-    except Exception:
-        return _RAISED
+    except Exception as error:
+        return _Raised(type(error))
 
 
 def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType) -> Mutant | None:
     """The catalogued mutant whose output on `call` equals the learner's (the last one matched
     first, then catalog order), for at most DIAGNOSED_PER_RUN failing tests per run."""
-    if call is None or call.error is not None or call.output is None:
+    if call is None or isinstance(call.error, NotStarted):
+        return None
+    if call.error is None and call.output is None:
         return None
     try:
         done = _COUNTS.get(reference, 0)
@@ -116,16 +121,27 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType) -> Muta
     except TypeError:  # not weak-referenceable: no budget
         pass
     expected = _replay(reference, call)
-    if expected is not _RAISED and expected is not None and same(expected, call.output):
+    if call.error is not None:
+        # The learner's call raised: match a mutant that raises the same type where the
+        # reference does not (e.g. a tool's exception escaping dispatch).
+        if isinstance(expected, _Raised):
+            return None
+        return _first_match(kata, call, lambda out: isinstance(out, _Raised)
+                            and out.kind is type(call.error))
+    if not isinstance(expected, _Raised) and expected is not None and same(expected, call.output):
         return None  # the recorded call was answered correctly; the failure is elsewhere
+    return _first_match(kata, call, lambda out: out is not None and not isinstance(out, _Raised)
+                        and same(out, call.output))
+
+
+def _first_match(kata: Kata, call: Call, matches) -> Mutant | None:
     # The mistake matched last (usually in an earlier test of this run) is tried first.
     mutants = sorted(_mutants(kata), key=lambda m: m.id != _LAST_MATCH.get(kata.id))
     for mutant in mutants:
         module = _module(kata, mutant)  # built lazily: an early match skips building the rest
         if module is None:
             continue
-        output = _replay(module, call)
-        if output is not None and output is not _RAISED and same(output, call.output):
+        if matches(_replay(module, call)):
             _LAST_MATCH[kata.id] = mutant.id
             return mutant
     return None
