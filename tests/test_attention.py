@@ -99,6 +99,20 @@ def test_fully_masked_row_gives_zero_weights_and_output(impl, device):
                  what="weights on masked keys (row 0)")
 
 
+def test_float_mask_of_all_neg_inf_gives_zero_row(impl, device):
+    # A float mask can block a whole row too (-inf everywhere): zeros, not NaN.
+    query, key, value = _inputs((1, 1, 2, 3, 2), 0, device)
+    inf = float("-inf")
+    mask = torch.tensor([[0.0, inf, 0.0], [inf, inf, inf]], device=device)
+    output, weights = call(impl.scaled_dot_product_attention, query, key, value, attn_mask=mask)
+    assert_close(weights[..., 1, :], torch.zeros(1, 1, 3, device=device),
+                 what="weights of the query whose float mask row is all -inf (row 1)")
+    assert_close(output[..., 1, :], torch.zeros(1, 1, 3, device=device),
+                 what="output of the query whose float mask row is all -inf (row 1)")
+    assert_close(weights[..., 0, 1], torch.zeros(1, 1, device=device),
+                 what="weight on the key blocked by -inf (row 0, key 1)")
+
+
 # ---------------------------------------------------------------- properties
 
 
@@ -249,3 +263,10 @@ def test_causal_combined_with_mask_raises_value_error(impl, device):
     mask = torch.ones(2, 2, dtype=torch.bool, device=device)
     with pytest.raises(ValueError):
         call(impl.scaled_dot_product_attention, query, key, value, attn_mask=mask, is_causal=True)
+
+
+def test_mask_that_does_not_broadcast_raises_value_error(impl, device):
+    query, key, value = _inputs((1, 1, 2, 3, 2), 0, device)
+    mask = torch.ones(2, 4, dtype=torch.bool, device=device)  # kv_len is 3, not 4
+    with pytest.raises(ValueError):
+        call(impl.scaled_dot_product_attention, query, key, value, attn_mask=mask)
