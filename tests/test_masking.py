@@ -315,3 +315,18 @@ def test_causal_mask_rejects_negative_lengths(impl, device):
 def test_to_additive_rejects_a_non_bool_mask(impl, device):
     with pytest.raises(ValueError):
         call(impl.to_additive, torch.zeros(2, 2, device=device), torch.float32)
+
+
+def test_to_additive_rejects_a_non_floating_dtype(impl, device):
+    with pytest.raises(ValueError):
+        call(impl.to_additive, _bool([[T, F_]], device), torch.int32)
+
+
+def test_combine_masks_rejects_a_window_without_causal(impl, device):
+    with pytest.raises(ValueError):
+        call(impl.combine_masks, _bool([[T, T, T]], device), causal=False, window=2)
+
+
+def test_combine_masks_rejects_a_mask_that_is_not_2d(impl, device):
+    with pytest.raises(ValueError):
+        call(impl.combine_masks, _bool([[[T, T, T]]], device))
