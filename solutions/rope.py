@@ -39,6 +39,12 @@ def rope_tables(
 ) -> tuple[Float[Tensor, "max_position pair"], Float[Tensor, "max_position pair"]]:
     """cos and sin of position · θ_i, θ_i = base^(-2i / head_dim), i = 0 .. head_dim/2 - 1.
 
+    Args:
+        head_dim: features per head, positive and even.
+        max_position: number of positions 0 .. max_position - 1 to tabulate, >= 0.
+        base: the RoPE base (10000 in RoFormer and LLaMA 1/2; 500000 in LLaMA 3), > 0.
+        device: where to create the tables (default: the CPU).
+
     Returns:
         (cos, sin), each (max_position, head_dim // 2), float32, on `device`; row p is position p.
 
