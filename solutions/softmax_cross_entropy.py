@@ -103,8 +103,20 @@ def causal_lm_loss(
 ) -> Float[Tensor, ""]:
     """Next-token loss: logits at position t are scored against labels[t + 1].
 
-    `labels` are the input ids (ignore_index on padding / prompt); the shift happens here.
-    Returns the mean over counted targets, or their sum / num_items_in_batch when given.
+    Args:
+        logits: (batch, seq, vocab), any float dtype; the last position predicts nothing.
+        labels: (batch, seq) integer input ids, ignore_index on padding / prompt tokens; the
+            first label is never predicted. The shift happens here, not in the data.
+        ignore_index: label value that is not scored.
+        num_items_in_batch: optional positive count to divide the summed loss by (the counted
+            targets of the whole accumulated batch, as in transformers).
+
+    Returns:
+        float32 scalar: the mean over counted targets (NaN if none), or their sum /
+        num_items_in_batch when given.
+
+    Raises:
+        ValueError: as `cross_entropy`, for a label outside [0, vocab) that is not ignore_index.
     """
     # BEGIN SOLUTION
     shift_logits = logits[:, :-1, :]  # (batch, seq - 1, vocab): positions 0..seq-2

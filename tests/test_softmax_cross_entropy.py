@@ -124,6 +124,27 @@ def test_accumulated_loss_worked_example_is_not_the_mean_of_means(impl, device):
                  what="(sum of all token losses) / (3 counted targets)")
 
 
+def test_a_custom_ignore_index_is_honoured(impl, device):
+    # ignore_index=-1 instead of torch's default -100: the -1 positions add 0 and are not
+    # counted; a -100 would now be an out-of-range target.
+    logits = torch.tensor([[0.0, LN3], [LN3, 0.0], [5.0, -5.0]], device=device)
+    targets = torch.tensor([1, -1, 1], device=device)
+    # counted: p = 3/4 at position 0 and p = 1 / (1 + e^10) at position 2
+    losses = [-math.log(0.75), 0.0, math.log1p(math.exp(10.0))]
+    assert_close(call(impl.cross_entropy, logits, targets, ignore_index=-1, reduction="none"),
+                 torch.tensor(losses, device=device), what="per-position losses, ignore_index=-1")
+    assert_close(call(impl.cross_entropy, logits, targets, ignore_index=-1),
+                 torch.tensor(sum(losses) / 2, device=device),
+                 what="mean over the 2 targets that are not ignore_index=-1")
+    # causal: logits at t score labels[t + 1]; the last logits and the first label drop out
+    last = torch.zeros(1, 2, device=device)
+    labels = torch.tensor([[0, 1, -1, 1]], device=device)
+    assert_close(call(impl.causal_lm_loss, torch.cat((logits, last))[None], labels,
+                      ignore_index=-1),
+                 torch.tensor(sum(losses) / 2, device=device),
+                 what="causal_lm_loss with ignore_index=-1")
+
+
 # ---------------------------------------------------------------- properties
 
 
@@ -276,6 +297,12 @@ def test_target_out_of_range_raises_value_error_naming_it(impl, device):
         f"the ValueError should name the bad target 7; it said: {str(raised.value)!r}")
 
 
+def test_negative_target_that_is_not_ignore_index_raises_value_error(impl, device):
+    logits = torch.zeros(2, 4, device=device)
+    with pytest.raises(ValueError):
+        call(impl.cross_entropy, logits, torch.tensor([1, -1], device=device))
+
+
 @pytest.mark.parametrize("case", ["targets_shape", "reduction"])
 def test_bad_cross_entropy_arguments_raise_value_error(impl, device, case):
     logits = torch.zeros(2, 3, 4, device=device)
@@ -285,6 +312,11 @@ def test_bad_cross_entropy_arguments_raise_value_error(impl, device, case):
             call(impl.cross_entropy, logits, targets[:, :2])
         else:
             call(impl.cross_entropy, logits, targets, reduction="average")
+
+
+def test_accumulation_of_no_micro_batch_raises_value_error(impl, device):
+    with pytest.raises(ValueError):
+        call(impl.accumulated_causal_lm_loss, [])
 
 
 def test_accumulation_without_counted_targets_raises_value_error(impl, device):
