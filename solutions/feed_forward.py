@@ -64,6 +64,15 @@ def gelu_mlp(
 ) -> Float[Tensor, "... d_model"]:
     """down(gelu(up(x))): the Transformer / GPT-2 / BERT position-wise feed-forward block.
 
+    Args:
+        x: (..., d_model), any float dtype; the weights and biases share its dtype and device.
+        up_weight: (d_ff, d_model); down_weight: (d_model, d_ff) (nn.Linear layout).
+        up_bias: optional (d_ff,); down_bias: optional (d_model,); None means no bias.
+        approximate: "none" (erf) or "tanh", as in `gelu`.
+
+    Returns:
+        (..., d_model) in x's dtype.
+
     Raises:
         ValueError: weight or bias shapes that do not fit x and each other (names the shapes).
     """
@@ -89,6 +98,13 @@ def swiglu(
 ) -> Float[Tensor, "... d_model"]:
     """down(silu(gate(x)) * up(x)) with silu(z) = z·sigmoid(z); no biases (LLaMA's MLP).
 
+    Args:
+        x: (..., d_model), any float dtype; the weights share its dtype and device.
+        gate_weight, up_weight: (d_ff, d_model) each; down_weight: (d_model, d_ff).
+
+    Returns:
+        (..., d_model) in x's dtype.
+
     Raises:
         ValueError: weight shapes that do not fit x and each other (names the shapes).
     """
@@ -109,6 +125,14 @@ def swiglu(
 def llama_hidden_size(d_model: int, multiple_of: int = 256,
                       ffn_dim_multiplier: float | None = None) -> int:
     """d_ff for a SwiGLU block with about the parameters of a 4·d_model GELU MLP.
+
+    Args:
+        d_model: model width, >= 1.
+        multiple_of: d_ff is rounded up to a multiple of this, >= 1 (256 in LLaMA 1/2).
+        ffn_dim_multiplier: optional factor > 0 applied before rounding (1.3 in Llama 3 8B/70B).
+
+    Returns:
+        The hidden size d_ff, a Python int.
 
     Raises:
         ValueError: d_model or multiple_of < 1, or ffn_dim_multiplier <= 0.

@@ -228,12 +228,21 @@ def test_mismatched_weights_raise_value_error_naming_shapes(impl, device, which)
         f"the ValueError should name the shape {shown}; it said: {message!r}")
 
 
-@pytest.mark.parametrize("case", ["gelu_mode", "zero_d_model", "zero_multiple"])
+@pytest.mark.parametrize("case", ["gelu_mode", "zero_d_model", "zero_multiple",
+                                  "zero_multiplier", "up_bias_shape", "down_bias_shape"])
 def test_bad_arguments_raise_value_error(impl, device, case):
+    x, up, down = (torch.zeros(2, 3, device=device), torch.zeros(5, 3, device=device),
+                   torch.zeros(3, 5, device=device))
     with pytest.raises(ValueError):
         if case == "gelu_mode":
             call(impl.gelu, torch.zeros(3, device=device), "erf")
         elif case == "zero_d_model":
             call(impl.llama_hidden_size, 0)
-        else:
+        elif case == "zero_multiple":
             call(impl.llama_hidden_size, 4096, 0)
+        elif case == "zero_multiplier":
+            call(impl.llama_hidden_size, 4096, 256, 0.0)
+        elif case == "up_bias_shape":  # (d_model,) instead of (d_ff,)
+            call(impl.gelu_mlp, x, up, down, torch.zeros(3, device=device))
+        else:  # (d_ff,) instead of (d_model,)
+            call(impl.gelu_mlp, x, up, down, None, torch.zeros(5, device=device))
