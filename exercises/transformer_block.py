@@ -88,6 +88,11 @@ class SwiGLU(nn.Module):
 
 
 class DecoderBlock(nn.Module):
+    """Pre-norm decoder block: x + attn(attn_norm(x)), then h + mlp(mlp_norm(h)).
+
+    d_model must be divisible by num_heads with an even head_dim (RoPE rotates pairs).
+    """
+
     def __init__(self, d_model: int, num_heads: int, d_ff: int, eps: float = 1e-6) -> None:
         super().__init__()
         self.attn_norm, self.attn = RMSNorm(d_model, eps), CausalSelfAttention(d_model, num_heads)
@@ -106,6 +111,8 @@ class DecoderBlock(nn.Module):
 
 
 class TinyLM(nn.Module):
+    """Decoder-only LM: embed -> num_layers DecoderBlocks -> final RMSNorm -> tied head."""
+
     def __init__(self, vocab: int, d_model: int, num_layers: int, num_heads: int, d_ff: int,
                  eps: float = 1e-6) -> None:
         super().__init__()
