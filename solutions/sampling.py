@@ -44,7 +44,8 @@ def apply_repetition_penalty(logits: Float[Tensor, "batch vocab"],
     """Penalise every token that occurs in that row's `input_ids` (CTRL, as in transformers).
 
     A penalised logit x becomes x / penalty if x > 0, else x * penalty; each distinct token is
-    penalised once. Other logits are unchanged. Returns a new tensor in the dtype of `logits`.
+    penalised once. Other logits are unchanged. `input_ids` is (batch, seq) int64 with ids in
+    [0, vocab); `logits` is not modified. Returns a new tensor in the dtype of `logits`.
 
     Raises:
         ValueError: penalty <= 0 (1.0 means no penalty; > 1 discourages repeats).
