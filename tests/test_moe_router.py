@@ -230,6 +230,17 @@ def test_single_expert_layer_equals_that_expert(impl, device, seed, batch, seq):
     assert_close(output, expected, what="a one-expert MoE (gate weight 1) vs the expert itself")
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_forward_keeps_dtype_and_matches_float64(impl, device, dtype):
+    # Gate weights (float32 from `route`) are cast to the input dtype before weighting.
+    moe = _moe(impl, 3, num_experts=4, top_k=2, device=device).to(dtype)
+    x = randn((2, 3, 4), 3, device=device).to(dtype)
+    output, _ = call(impl.SparseMoE.forward, moe, x)
+    assert output.dtype == dtype, f"output must be in the input dtype {dtype}, got {output.dtype}"
+    assert_close(output, _dense_mixture(moe, x).to(dtype),
+                 what=f"{dtype} MoE output vs the float64 dense mixture")
+
+
 # ---------------------------------------------------------------- oracle
 
 
