@@ -304,8 +304,10 @@ def test_rewards_and_estimators_match_reference(impl, ref, device, shape, seed, 
 
 def test_unknown_kl_estimator_raises_value_error(impl, device):
     logprobs = torch.zeros(1, 2, device=device)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(impl.approx_kl, logprobs, logprobs, "k4")
+    assert "k4" in str(raised.value), (
+        f"the ValueError should name the unknown estimator 'k4'; it said: {str(raised.value)!r}")
 
 
 def test_row_without_response_token_raises_value_error(impl, device):
