@@ -505,8 +505,11 @@ def test_build_context_respects_k_and_min_score(impl):
 
 def test_build_context_system_prompt_over_budget_raises_value_error(impl):
     agent = _agent(impl)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(agent.build_context, "red", 5)
+    assert "6" in str(raised.value) and "5" in str(raised.value), (
+        f"the ValueError should give the system message's 6 tokens and the budget 5: "
+        f"{raised.value}")
 
 
 @given(history=conversations(), stored=st.lists(texts, max_size=5), query=texts,
