@@ -50,7 +50,7 @@ def route(router_logits: Float[Tensor, "tokens experts"], top_k: int, renormaliz
         experts may come in either order.
 
     Raises:
-        ValueError: top_k outside [1, experts].
+        ValueError: top_k outside [1, experts] (the message names top_k and experts).
     """
     # BEGIN SOLUTION
     num_experts = router_logits.shape[-1]

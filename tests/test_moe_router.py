@@ -278,6 +278,9 @@ def test_loss_matches_switch_formula(impl, device, shape, seed, data):
 
 
 @pytest.mark.parametrize("top_k", [0, 4])
-def test_top_k_out_of_range_raises_value_error(impl, device, top_k):
-    with pytest.raises(ValueError):
+def test_top_k_out_of_range_raises_value_error_naming_it(impl, device, top_k):
+    with pytest.raises(ValueError) as raised:
         call(impl.route, torch.zeros(2, 3, device=device), top_k)
+    assert str(top_k) in str(raised.value) and "3" in str(raised.value), (
+        f"the ValueError should name top_k={top_k} and the 3 experts; it said: "
+        f"{str(raised.value)!r}")
