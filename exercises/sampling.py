@@ -44,10 +44,11 @@ def apply_repetition_penalty(logits: Float[Tensor, "batch vocab"],
     """Penalise every token that occurs in that row's `input_ids` (CTRL, as in transformers).
 
     A penalised logit x becomes x / penalty if x > 0, else x * penalty; each distinct token is
-    penalised once. Other logits are unchanged. Returns a new tensor in the dtype of `logits`.
+    penalised once. Other logits are unchanged. `input_ids` is (batch, seq) int64 with ids in
+    [0, vocab); `logits` is not modified. Returns a new tensor in the dtype of `logits`.
 
     Raises:
-        ValueError: penalty <= 0 (1.0 means no penalty; > 1 discourages repeats).
+        ValueError: penalty <= 0, naming it (1.0 means no penalty; > 1 discourages repeats).
     """
     # TODO: implement this (about 5 lines in the reference).
     raise NotImplementedError(
@@ -61,7 +62,7 @@ def top_k_filter(logits: Float[Tensor, "... vocab"], top_k: int) -> Float[Tensor
     top_k >= vocab keeps every token. Returns a new tensor in the dtype of `logits`.
 
     Raises:
-        ValueError: top_k < 1.
+        ValueError: top_k < 1 (the message names it).
     """
     # TODO: implement this (about 5 lines in the reference).
     raise NotImplementedError(
@@ -78,7 +79,7 @@ def top_p_filter(logits: Float[Tensor, "... vocab"], top_p: float) -> Float[Tens
     float32. Returns a new tensor in the dtype of `logits`.
 
     Raises:
-        ValueError: top_p outside (0, 1].
+        ValueError: top_p outside (0, 1] (the message names it).
     """
     # TODO: implement this (about 10 lines in the reference).
     raise NotImplementedError(
@@ -93,7 +94,7 @@ def min_p_filter(logits: Float[Tensor, "... vocab"], min_p: float) -> Float[Tens
     are computed in float32. Returns a new tensor in the dtype of `logits`.
 
     Raises:
-        ValueError: min_p outside [0, 1].
+        ValueError: min_p outside [0, 1] (the message names it).
     """
     # TODO: implement this (about 5 lines in the reference).
     raise NotImplementedError(
@@ -116,7 +117,8 @@ def sample(logits: Float[Tensor, "batch vocab"], generator: torch.Generator,
         (batch,) int64 token ids.
 
     Raises:
-        ValueError: temperature < 0, or a filter's parameter out of its range.
+        ValueError: temperature < 0, or a filter's parameter out of its range (the message
+            names the value).
     """
     # TODO: implement this (about 12 lines in the reference).
     raise NotImplementedError(

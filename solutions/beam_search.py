@@ -84,7 +84,7 @@ def beam_search(step_fn: StepFn, prompt: Int[Tensor, " prompt_len"], beam_width:
         included when produced (EOS appears nowhere else), and its penalised score (a float).
 
     Raises:
-        ValueError: beam_width < 1 or max_new_tokens < 1.
+        ValueError: beam_width < 1 or max_new_tokens < 1 (the message names the bad value).
     """
     # BEGIN SOLUTION
     if beam_width < 1 or max_new_tokens < 1:

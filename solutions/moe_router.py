@@ -46,10 +46,11 @@ def route(router_logits: Float[Tensor, "tokens experts"], top_k: int, renormaliz
     Returns:
         (weights, expert_ids), both (tokens, top_k), sorted by decreasing weight. weights are
         float32 (float64 for float64 logits): softmax over all experts, the top_k kept, then
-        divided by their sum when `renormalize`. expert_ids are int64 and distinct per token.
+        divided by their sum when `renormalize`. expert_ids are int64 and distinct per token; tied
+        experts may come in either order.
 
     Raises:
-        ValueError: top_k outside [1, experts].
+        ValueError: top_k outside [1, experts] (the message names top_k and experts).
     """
     # BEGIN SOLUTION
     num_experts = router_logits.shape[-1]
@@ -71,7 +72,8 @@ def load_balancing_loss(router_logits: Float[Tensor, "tokens experts"],
 
     N = experts; f_i = (number of (token, slot) pairs routed to expert i) / tokens;
     P_i = mean over tokens of softmax(router_logits)_i, computed in float32. Differentiable
-    with respect to `router_logits` (through P only).
+    with respect to `router_logits` (through P only). `expert_ids` are int64 in [0, experts),
+    e.g. from `route`; tokens >= 1.
 
     Returns:
         A 0-dim float32 tensor (float64 for float64 logits).

@@ -151,7 +151,8 @@ class ToolRegistry:
 
         Args:
             func: the function; every parameter needs a supported type hint (see `json_schema`).
-                None returns a decorator.
+                Hints written as strings (`from __future__ import annotations`) are resolved
+                as `typing.get_type_hints` does. None returns a decorator.
             name: the tool's name (default `func.__name__`); must match NAME_PATTERN.
             description: what the model is told the tool does.
 

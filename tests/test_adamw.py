@@ -186,14 +186,16 @@ def test_training_a_linear_model_matches_torch_adamw(impl, device):
 # ---------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize(("field", "value"), [("step", 0), ("lr", -0.1), ("betas", (0.9, 1.0)),
-                                              ("eps", -1e-8), ("weight_decay", -0.01)])
-def test_out_of_range_arguments_raise_value_error_naming_them(impl, device, field, value):
+@pytest.mark.parametrize(("field", "value", "shown"),
+                         [("step", 0, "0"), ("lr", -0.1, "-0.1"), ("betas", (0.9, 1.0), "1.0"),
+                          ("betas", (-0.5, 0.999), "-0.5"), ("eps", -1e-8, "-1e-08"),
+                          ("weight_decay", -0.01, "-0.01")],
+                         ids=["step", "lr", "beta2", "beta1", "eps", "weight_decay"])
+def test_out_of_range_arguments_raise_value_error_naming_them(impl, device, field, value, shown):
     zeros = torch.zeros(3, device=device)
     kwargs = {"step": 1, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
     kwargs[field] = value
     with pytest.raises(ValueError) as raised:
         call(impl.adamw_update, zeros, zeros, zeros, zeros, **kwargs)
-    shown = str(value[1] if isinstance(value, tuple) else value)
     assert re.search(re.escape(shown), str(raised.value)), (
         f"the ValueError should name the bad value {shown}; it said: {str(raised.value)!r}")

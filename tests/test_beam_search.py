@@ -214,7 +214,16 @@ def test_wide_beam_matches_exhaustive_search(impl, ref, device, model, max_new_t
 # ---------------------------------------------------------------- bad input
 
 
+@pytest.mark.parametrize("beam_width, max_new_tokens, bad", [(-4, 3, "-4"), (2, -7, "-7")])
+def test_non_positive_sizes_raise_value_error_naming_them(impl, device, beam_width,
+                                                          max_new_tokens, bad):
+    with pytest.raises(ValueError) as raised:
+        call(impl.beam_search, TableLM({}), _prompt(device), beam_width, max_new_tokens, EOS)
+    assert bad in str(raised.value), (
+        f"the ValueError should name the bad value {bad}; it said: {str(raised.value)!r}")
+
+
 @pytest.mark.parametrize("beam_width, max_new_tokens", [(0, 3), (2, 0)])
-def test_non_positive_sizes_raise_value_error(impl, device, beam_width, max_new_tokens):
+def test_zero_sizes_raise_value_error(impl, device, beam_width, max_new_tokens):
     with pytest.raises(ValueError):
         call(impl.beam_search, TableLM({}), _prompt(device), beam_width, max_new_tokens, EOS)

@@ -234,3 +234,12 @@ def test_block_size_below_one_raises_value_error(impl, device, sizes):
              block_size_kv=sizes[1])
     bad = str(min(sizes))
     assert bad in str(raised.value), f"the ValueError should name the block size {bad}"
+
+
+def test_empty_key_raises_value_error(impl, device):
+    # kv_len = 0: there is nothing to attend to, and acc / l would silently be 0 / 0 = NaN.
+    query = torch.zeros(1, 3, 4, device=device)
+    key = torch.zeros(1, 0, 4, device=device)
+    value = torch.zeros(1, 0, 2, device=device)
+    with pytest.raises(ValueError):
+        call(impl.flash_attention, query, key, value)

@@ -326,8 +326,8 @@ def test_crash_mid_save_leaves_the_old_file_intact(impl, tmp_path):
     call(memory.save, path)
     before = path.read_bytes()
     call(memory.add, "blue sky", {"seen": {"a set", "is not JSON"}})
-    with pytest.raises(Exception):
-        call(memory.save, path)  # json fails on the set, after writing part of the file
+    with pytest.raises(TypeError):
+        call(memory.save, path)  # json raises TypeError on the set (documented: it propagates)
     assert path.read_bytes() == before, (
         "a failed save changed the saved file: write to a temporary file and os.replace it over "
         "the old one only once it is complete")
@@ -505,8 +505,11 @@ def test_build_context_respects_k_and_min_score(impl):
 
 def test_build_context_system_prompt_over_budget_raises_value_error(impl):
     agent = _agent(impl)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(agent.build_context, "red", 5)
+    assert "6" in str(raised.value) and "5" in str(raised.value), (
+        f"the ValueError should give the system message's 6 tokens and the budget 5: "
+        f"{raised.value}")
 
 
 @given(history=conversations(), stored=st.lists(texts, max_size=5), query=texts,

@@ -230,6 +230,17 @@ def test_single_expert_layer_equals_that_expert(impl, device, seed, batch, seq):
     assert_close(output, expected, what="a one-expert MoE (gate weight 1) vs the expert itself")
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_forward_keeps_dtype_and_matches_float64(impl, device, dtype):
+    # Gate weights (float32 from `route`) are cast to the input dtype before weighting.
+    moe = _moe(impl, 3, num_experts=4, top_k=2, device=device).to(dtype)
+    x = randn((2, 3, 4), 3, device=device).to(dtype)
+    output, _ = call(impl.SparseMoE.forward, moe, x)
+    assert output.dtype == dtype, f"output must be in the input dtype {dtype}, got {output.dtype}"
+    assert_close(output, _dense_mixture(moe, x).to(dtype),
+                 what=f"{dtype} MoE output vs the float64 dense mixture")
+
+
 # ---------------------------------------------------------------- oracle
 
 
@@ -267,6 +278,9 @@ def test_loss_matches_switch_formula(impl, device, shape, seed, data):
 
 
 @pytest.mark.parametrize("top_k", [0, 4])
-def test_top_k_out_of_range_raises_value_error(impl, device, top_k):
-    with pytest.raises(ValueError):
+def test_top_k_out_of_range_raises_value_error_naming_it(impl, device, top_k):
+    with pytest.raises(ValueError) as raised:
         call(impl.route, torch.zeros(2, 3, device=device), top_k)
+    assert str(top_k) in str(raised.value) and "3" in str(raised.value), (
+        f"the ValueError should name top_k={top_k} and the 3 experts; it said: "
+        f"{str(raised.value)!r}")

@@ -1,6 +1,7 @@
 """Grader for the `ppo_loss` kata: worked examples, properties (with autograd), the reference."""
 
 import math
+import re
 
 import pytest
 import torch
@@ -304,16 +305,22 @@ def test_rewards_and_estimators_match_reference(impl, ref, device, shape, seed, 
 
 def test_unknown_kl_estimator_raises_value_error(impl, device):
     logprobs = torch.zeros(1, 2, device=device)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(impl.approx_kl, logprobs, logprobs, "k4")
+    assert "k4" in str(raised.value), (
+        f"the ValueError should name the unknown estimator 'k4'; it said: {str(raised.value)!r}")
 
 
 def test_row_without_response_token_raises_value_error(impl, device):
-    logprobs = torch.zeros(2, 3, device=device)
-    mask = torch.tensor([[False, True, True], [False, False, False]], device=device)
-    with pytest.raises(ValueError):
-        call(impl.kl_penalized_rewards, torch.ones(2, device=device), logprobs, logprobs, mask,
+    logprobs = torch.zeros(12, 3, device=device)
+    mask = torch.ones(12, 3, dtype=torch.bool, device=device)
+    mask[:, 0] = False  # a one-token prompt
+    mask[10] = False  # row 10 has no response token
+    with pytest.raises(ValueError) as raised:
+        call(impl.kl_penalized_rewards, torch.ones(12, device=device), logprobs, logprobs, mask,
              0.1)
+    assert re.search(r"(?<!\d)10(?!\d)", str(raised.value)), (
+        f"the ValueError should name the empty row 10; it said: {str(raised.value)!r}")
 
 
 def test_kl_in_loss_without_ref_logprobs_raises_value_error(impl, device):

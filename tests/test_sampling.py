@@ -348,9 +348,11 @@ def test_samples_only_tokens_the_filters_keep(impl, device, shape, seed, tempera
 
 @pytest.mark.parametrize("case", ["penalty", "top_k", "top_p_zero", "top_p_big", "min_p",
                                   "temperature"])
-def test_out_of_range_parameters_raise_value_error(impl, device, case):
+def test_out_of_range_parameters_raise_value_error_naming_them(impl, device, case):
     logits = torch.zeros(1, 4, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
+    bad = {"penalty": 0.0, "top_k": 0, "top_p_zero": 0.0, "top_p_big": 1.5, "min_p": -0.1,
+           "temperature": -1.0}[case]
     calls = {
         "penalty": lambda: call(impl.apply_repetition_penalty, logits,
                                 torch.zeros(1, 2, dtype=torch.long, device=device), 0.0),
@@ -360,6 +362,8 @@ def test_out_of_range_parameters_raise_value_error(impl, device, case):
         "min_p": lambda: call(impl.min_p_filter, logits, -0.1),
         "temperature": lambda: call(impl.sample, logits, generator, temperature=-1.0),
     }
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         calls[case]()
+    assert str(bad) in str(raised.value), (
+        f"the ValueError should name the bad value {bad}; it said: {str(raised.value)!r}")
 

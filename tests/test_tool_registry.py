@@ -436,10 +436,12 @@ def test_every_name_matching_the_pattern_is_accepted(impl, name):
                                   "wetter_für_morgen", "semi;colon"],
                          ids=["space", "too_long", "trailing_newline", "dot", "non_ascii",
                               "semicolon"])
-def test_invalid_name_raises_value_error(impl, name):
+def test_invalid_name_raises_value_error_naming_it(impl, name):
     registry = call(impl.ToolRegistry)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(registry.register, add, name=name)
+    assert name.strip() in str(raised.value), (
+        f"the ValueError should name the rejected name {name!r}; it said: {str(raised.value)!r}")
     assert call(registry.schemas) == [], "a rejected tool must not be registered"
 
 
@@ -457,8 +459,10 @@ def test_duplicate_name_raises_and_keeps_the_first_tool(impl):
         """Subtract."""
         return a - b
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(registry.register, other, name="add")
+    assert "add" in str(raised.value), (
+        f"the ValueError should name the taken name 'add'; it said: {str(raised.value)!r}")
     message = call(registry.dispatch, _tool_call("add", '{"a": 5, "b": 3}'))
     assert message["content"] == "8", (
         f"registering a second 'add' must raise and keep the first tool; add(5, 3) gave "
@@ -489,12 +493,37 @@ def _mixed_literal(mode: Literal["a", 1]) -> str:
     return ""
 
 
-@pytest.mark.parametrize("function", [_no_hint, _var_args, _var_kwargs, _dict_hint, _bare_list,
-                                      _mixed_literal],
+@pytest.mark.parametrize("function, parameter",
+                         [(_no_hint, "city"), (_var_args, "cities"), (_var_kwargs, "options"),
+                          (_dict_hint, "options"), (_bare_list, "items"),
+                          (_mixed_literal, "mode")],
                          ids=["no_hint", "var_args", "var_kwargs", "dict", "bare_list",
                               "mixed_literal"])
-def test_unsupported_parameters_raise_value_error(impl, function):
+def test_unsupported_parameters_raise_value_error_naming_them(impl, function, parameter):
     registry = call(impl.ToolRegistry)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as raised:
         call(registry.register, function, name="tool")
+    assert parameter in str(raised.value), (
+        f"the ValueError should name the parameter {parameter!r}; it said: {str(raised.value)!r}")
     assert call(registry.schemas) == [], "a rejected tool must not be registered"
+
+
+@pytest.mark.parametrize("hint", [dict, list, typing.Any], ids=["dict", "bare_list", "any"])
+def test_json_schema_of_an_unsupported_hint_raises_value_error(impl, hint):
+    with pytest.raises(ValueError):
+        call(impl.json_schema, hint)
+
+
+def test_string_annotations_are_resolved(impl):
+    # What every function in a module with `from __future__ import annotations` looks like.
+    def convert(amount: "float", currency: "Literal['EUR', 'USD']" = "EUR") -> "str":
+        """Convert an amount."""
+        return f"{amount} {currency}"
+
+    registry = _registry(impl, convert)
+    (schema,) = call(registry.schemas)
+    assert_equal(schema["function"]["parameters"]["properties"],
+                 {"amount": {"type": "number"},
+                  "currency": {"type": "string", "enum": ["EUR", "USD"], "default": "EUR"}},
+                 what="properties of a function whose hints are strings (resolve them as "
+                      "typing.get_type_hints does)")
