@@ -78,8 +78,7 @@ def static_checks(kata: Kata) -> list[str]:
 
 
 def _run_worker(kata: Kata, timeout: float) -> dict:
-    env = {**os.environ, "HYPOTHESIS_PROFILE": "verify", "KATA_ROOT": str(kata.root),
-           "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "HYPOTHESIS_PROFILE": "verify", "KATA_ROOT": str(kata.root)}
     try:
         process = subprocess.run([sys.executable, "-m", "kata.verify_worker", kata.id],
                                  capture_output=True, text=True, env=env, timeout=timeout,
