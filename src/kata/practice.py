@@ -17,6 +17,7 @@ from pathlib import Path
 
 from kata import render
 from kata.catalog import Kata
+from kata.i18n import _
 from kata.results import KataResult
 from kata.store import Store, file_sha
 from kata.workspace import fresh_stub
@@ -188,7 +189,7 @@ class Session:
     def _blind_grade(self, announced: bool = False) -> str:
         done_at = self.clock()
         if not announced:
-            self.screen.line("Grading your file once, as it is now…")
+            self.screen.line(_("Grading your file once, as it is now…"))
         self.screen.status("⏳ grading…")
         result = self._grade(quick=False)
         self._show(result, quick=False)
