@@ -243,3 +243,21 @@ def test_zh_stamp_command_rewrites_the_first_line_only(zh, capsys):
     assert "stamped hints/alpha.zh.md" in capsys.readouterr().out
     text = path.read_text(encoding="utf-8")
     assert text.split("\n", 1)[1] == body and i18n.check(_kata(zh)) == []
+
+
+def test_the_repo_guide_file_names_the_guide_sections_and_real_katas():
+    from kata.guide import load_guide
+
+    root = SRC.parents[1]
+    guide = load_guide(root)  # raises when its sections differ from GUIDE_SECTIONS
+    ids = {k.id for k in load_catalog(root)}
+    assert len(guide.sections) == 13 and all(s.question.endswith("？") for s in guide.sections)
+    for item in guide.checklist:
+        assert set(item.katas) <= ids, f"{item.item}: unknown katas {set(item.katas) - ids}"
+    original = root.parent / "shared" / "research" / "interview-guide.md"
+    if original.is_file():  # the maintainers' workspace: the copy must match the guide
+        text = original.read_text(encoding="utf-8")
+        items = re.findall(r"^- \[ \] (.+)$", text.split("面试准备清单", 1)[1], flags=re.M)
+        assert [c.item for c in guide.checklist] == items
+        for section in guide.sections:
+            assert f"### {section.id}" in text and section.question in text
