@@ -2,8 +2,9 @@
 
 Task:
     Write `sinusoidal_encoding`: for each position p, feature 2i is sin(p · ω_i) and feature
-    2i + 1 is cos(p · ω_i), with ω_i = base^(-2i / d_model), so wavelengths grow geometrically
-    from 2π to base · 2π. Then write `offset_matrix`, the matrix M_k with
+    2i + 1 is cos(p · ω_i), with ω_i = base^(-2i / d_model), so the wavelengths 2π / ω_i grow
+    geometrically from 2π (i = 0) to 2π · base^((d_model - 2) / d_model) (the last pair), just
+    short of the paper's base · 2π, which they approach as d_model grows. Then write `offset_matrix`, the matrix M_k with
     PE(p + k) = M_k @ PE(p) for every p: the paper's reason to expect that the model can
     attend by relative position.
 
