@@ -17,6 +17,8 @@ Reference:
     GELU: Hendrycks & Gimpel 2016, x·Φ(x) and its tanh approximation (torch.nn.GELU).
     SwiGLU: Shazeer 2020, "GLU Variants Improve Transformer", Eq. 6 (FFN_SwiGLU, no biases).
     Hidden size: Meta's llama `model.py` FeedForward (multiple_of, ffn_dim_multiplier).
+    Version line: torch 2.x GELU and transformers 5.x LlamaMLP; `nox -s oracles` checks it
+    against torch 2.13 and transformers 5.18.
 
 Notable choices:
     - Projections run in x's dtype, as nn.Linear would; activations (GELU, SiLU) are evaluated

@@ -22,6 +22,8 @@ Reference:
     position ids under left padding: transformers 5.x (`torch.finfo(dtype).min`;
     `position_ids = attention_mask.cumsum(-1) - 1` with pads filled with 0, as in `generate`'s
     `_prepare_position_ids_for_generation`; transformers 4.x filled them with 1).
+    Version line: torch 2.x and transformers 5.x; `nox -s oracles` checks it against torch
+    2.13 and transformers 5.18 (masking_utils mask functions, AttentionMaskConverter, generate).
 
 Notable choices:
     - A window of W keys means the W most recent positions *including the query itself*

@@ -18,6 +18,8 @@ Reference:
     "Neural Machine Translation of Rare Words with Subword Units", §3.2 (BPE for subwords);
     Radford et al. 2019, GPT-2 report §2.2 (byte-level BPE). Training on the raw byte sequence
     follows Karpathy's minbpe `BasicTokenizer`.
+    Version line: huggingface/tokenizers 0.2x BpeTrainer (ties as noted below);
+    `nox -s oracles` checks merges and encodings against tokenizers 0.23.
 
 Notable choices:
     - No pre-tokenisation: training and encoding see the whole text as one byte sequence, so a

@@ -17,6 +17,8 @@ Reference:
     Top-k: Fan et al. 2018. Top-p (nucleus): Holtzman et al. 2020, §3.1. Min-p: Nguyen et al.
     2024, "Turning Up the Heat: Min-p Sampling". Repetition penalty: Keskar et al. 2019 (CTRL),
     §4.1. Conventions of transformers' TopK/TopP/MinP/RepetitionPenalty logits processors.
+    Version line: transformers 5.x logits processors; `nox -s oracles` checks the filters
+    against transformers 5.18.
 
 Notable choices:
     - top-k keeps every token tied with the k-th largest logit (so it may keep more than k),

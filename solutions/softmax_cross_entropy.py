@@ -17,6 +17,8 @@ Reference:
     logsumexp trick: log Σ exp(x) = m + log Σ exp(x − m), m = max(x). Loss conventions:
     torch.nn.functional.cross_entropy (ignore_index, reductions) and transformers'
     ForCausalLMLoss (label shift inside the loss; `num_items_in_batch` for accumulation).
+    Version line: torch 2.x and transformers 5.x ForCausalLMLoss; `nox -s oracles` checks it
+    against torch 2.13 and transformers 5.18.
 
 Notable choices:
     - All maths in float32 (float64 stays float64). softmax / log_softmax / logsumexp return
