@@ -50,41 +50,50 @@ def _groups(pyproject: dict, name: str) -> list[str]:
     return requirements
 
 
-def _plan() -> tuple[str, list[str], str]:
+def _plan(extra: tuple[str, ...] = ()) -> tuple[str, list[str], str]:
     choice = os.environ.get("KATA_TORCH", "cpu")
     if choice not in TORCH_CHOICES:
         raise SystemExit(f"KATA_TORCH={choice!r}: use one of {', '.join(TORCH_CHOICES)}")
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    requirements = [*pyproject["project"]["dependencies"], *_groups(pyproject, "test")]
+    requirements = [*pyproject["project"]["dependencies"], *_groups(pyproject, "test"), *extra]
     key = json.dumps([choice, os.environ.get("KATA_TORCH_INDEX", ""), requirements,
                       sys.version_info[:2], TORCH_VERSION])
     return choice, requirements, hashlib.sha256(key.encode()).hexdigest()
 
 
-def _pip(session: nox.Session, *args: str) -> None:
-    session.run(str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args,
+def _pip(session: nox.Session, python: Path, *args: str) -> None:
+    session.run(str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args,
                 external=True)
+
+
+def _ensure(session: nox.Session, venv: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Create or refresh `venv` when its stamp is stale; its Python."""
+    from filelock import FileLock  # ships with nox (through virtualenv)
+
+    python = venv / PYTHON.relative_to(VENV)
+    stamp = venv / STAMP.name
+    choice, requirements, digest = _plan(extra)
+    with FileLock(str(venv.with_name(venv.name + ".lock"))):
+        if stamp.exists() and stamp.read_text().strip() == digest and python.exists():
+            return python
+        session.log(f"setting up {venv.name} (torch: {choice}); this happens once")
+        args = [sys.executable, "-m", "venv", "--clear", str(venv)]
+        if choice == "system":
+            args.insert(3, "--system-site-packages")
+        subprocess.run(args, check=True)
+        if choice != "system":  # torch first and pinned, so nothing after it pulls CUDA wheels
+            index = os.environ.get("KATA_TORCH_INDEX")
+            _pip(session, python, f"torch=={TORCH_VERSION}",
+                 *(["--index-url", index] if index else []))
+        _pip(session, python, *requirements, "setuptools>=69")
+        _pip(session, python, "--no-deps", "--no-build-isolation", "-e", str(ROOT))
+        stamp.write_text(digest)
+    return python
 
 
 def ensure_env(session: nox.Session) -> None:
     """Create or refresh the shared .venv when its stamp is stale."""
-    from filelock import FileLock  # ships with nox (through virtualenv)
-
-    choice, requirements, digest = _plan()
-    with FileLock(str(ROOT / ".venv.lock")):
-        if STAMP.exists() and STAMP.read_text().strip() == digest and PYTHON.exists():
-            return
-        session.log(f"setting up .venv (torch: {choice}); this happens once")
-        args = [sys.executable, "-m", "venv", "--clear", str(VENV)]
-        if choice == "system":
-            args.insert(3, "--system-site-packages")
-        subprocess.run(args, check=True)
-        if choice != "system":
-            index = os.environ.get("KATA_TORCH_INDEX")
-            _pip(session, f"torch=={TORCH_VERSION}", *(["--index-url", index] if index else []))
-        _pip(session, *requirements, "setuptools>=69")
-        _pip(session, "--no-deps", "--no-build-isolation", "-e", str(ROOT))
-        STAMP.write_text(digest)
+    _ensure(session, VENV)
 
 
 def kata(session: nox.Session, *args: str, success_codes=(0,)) -> None:
@@ -180,3 +189,29 @@ def bench(session: nox.Session) -> None:
     ensure_env(session)
     for script in sorted((ROOT / "bench").glob("*.py")):
         session.run(str(PYTHON), str(script), *session.posargs, external=True)
+
+
+# The libraries the references cite, pinned: `nox -s oracles` checks each reference against them
+# in its own environment, so the learner's .venv stays lean (torch is installed first, pinned).
+ORACLES_VENV = ROOT / ".venv-oracles"
+ORACLE_LIBRARIES = ("transformers==5.18.0", "tokenizers==0.23.2", "trl==1.13.0",
+                    "pydantic==2.13.5")
+
+
+@nox.session(python=False)
+def oracles(session: nox.Session) -> None:
+    """Maintainers: check every reference against the library it cites (tests/oracles)."""
+    python = _ensure(session, ORACLES_VENV, ORACLE_LIBRARIES)
+    report = ROOT / ".kata" / "oracles.xml"
+    report.parent.mkdir(exist_ok=True)
+    report.unlink(missing_ok=True)
+    # record_property needs the xunit1 family to be written without a warning.
+    code = subprocess.run(
+        [str(python), "-m", "pytest", "tests/oracles", "--target", "solutions", "-q",
+         "-o", "junit_family=xunit1", f"--junitxml={report}", *session.posargs],
+        cwd=ROOT).returncode
+    if report.exists():
+        session.run(str(python), "-m", "kata.oracles", str(report), external=True,
+                    success_codes=[0, 1])
+    if code != 0:
+        session.error(f"oracle tests failed (pytest exit {code}); see above")

@@ -19,6 +19,7 @@ Shapes:
 Reference:
     Vaswani et al. 2017, "Attention Is All You Need", §3.2.1, Eq. 1. Mask and fully-masked-row
     conventions: torch.nn.functional.scaled_dot_product_attention (torch >= 2.5, "safe softmax").
+    Version line: torch 2.5+ SDPA semantics; `nox -s oracles` checks it against torch 2.13.
 
 Notable choices:
     - Scores, softmax and the weighted sum are computed in float32 (float64 stays float64);

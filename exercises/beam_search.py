@@ -17,6 +17,8 @@ Shapes:
 Reference:
     Graves 2012 / Sutskever et al. 2014 (beam search for sequence models); length penalty as in
     transformers' BeamHypotheses: score = sum of log-probs / new_len ** length_penalty.
+    Version line: transformers 5.x `generate(num_beams=...)` scoring; `nox -s oracles`
+    checks it against transformers 5.18 where the two algorithms coincide (no EOS reached).
 
 Notable choices:
     - Each step ranks all live-beam × vocab candidates by summed log-probability (they all have

@@ -18,13 +18,19 @@ Reference:
     "Neural Machine Translation of Rare Words with Subword Units", §3.2 (BPE for subwords);
     Radford et al. 2019, GPT-2 report §2.2 (byte-level BPE). Training on the raw byte sequence
     follows Karpathy's minbpe `BasicTokenizer`.
+    Version line: huggingface/tokenizers 0.2x BpeTrainer (ties as noted below);
+    `nox -s oracles` checks merges and encodings against tokenizers 0.23.
 
 Notable choices:
     - No pre-tokenisation: training and encoding see the whole text as one byte sequence, so a
       merge may span spaces. (GPT-2 first splits the text with a regex and never merges across
       the pieces.)
-    - Ties: among equally frequent pairs the smallest (left id, right id) wins, as in the
-      huggingface/tokenizers trainer. minbpe instead takes the pair seen first.
+    - Ties: among equally frequent pairs the smallest (left id, right id) wins, with the ids
+      defined here (a byte's id is its value). The huggingface/tokenizers BpeTrainer also takes
+      the smallest pair of ids, but numbers the bytes by its byte-level alphabet (printable
+      characters first, space and control bytes after them), so the two agree on ties between
+      printable bytes (and the merges built from them) and may differ on ties that involve
+      space or control bytes. minbpe takes the pair seen first.
     - Counting: every adjacent position counts, so "aaa" holds two (a, a) pairs even though
       only one merge fits. Merging goes left to right without overlaps: "aaa" -> [aa, a].
     - decode replaces invalid UTF-8 (a token sequence cut inside a character) with U+FFFD,

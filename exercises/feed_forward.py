@@ -17,10 +17,13 @@ Reference:
     GELU: Hendrycks & Gimpel 2016, x·Φ(x) and its tanh approximation (torch.nn.GELU).
     SwiGLU: Shazeer 2020, "GLU Variants Improve Transformer", Eq. 6 (FFN_SwiGLU, no biases).
     Hidden size: Meta's llama `model.py` FeedForward (multiple_of, ffn_dim_multiplier).
+    Version line: torch 2.x GELU and transformers 5.x LlamaMLP; `nox -s oracles` checks it
+    against torch 2.13 and transformers 5.18.
 
 Notable choices:
-    - Projections run in x's dtype, as nn.Linear would; activations are evaluated in float32
-      and cast back. Every result has x's dtype.
+    - Projections run in x's dtype, as nn.Linear would; activations (GELU, SiLU) are evaluated
+      in float32 for half-precision x and in float64 for float64 x, then cast back. Every result
+      has x's dtype.
     - Hidden size: int(2·4·d_model/3), then int(· ffn_dim_multiplier), then rounded up to
       multiple_of: LLaMA-7B's 4096 gives 11008.
 
@@ -84,6 +87,9 @@ def swiglu(
 ) -> Float[Tensor, "... d_model"]:
     """down(silu(gate(x)) * up(x)) with silu(z) = z·sigmoid(z); no biases (LLaMA's MLP).
 
+    silu is evaluated in float32 for half-precision x (float64 x stays float64) and cast back
+    to x's dtype before the product with up(x).
+
     Args:
         x: (..., d_model), any float dtype; the weights share its dtype and device.
         gate_weight, up_weight: (d_ff, d_model) each; down_weight: (d_model, d_ff).
@@ -94,7 +100,7 @@ def swiglu(
     Raises:
         ValueError: weight shapes that do not fit x and each other (names the shapes).
     """
-    # TODO: implement this (about 10 lines in the reference).
+    # TODO: implement this (about 11 lines in the reference).
     raise NotImplementedError(
         "swiglu: not written yet. Stuck? nox -s hint -- feed_forward"
     )

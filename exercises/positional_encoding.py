@@ -2,10 +2,11 @@
 
 Task:
     Write `sinusoidal_encoding`: for each position p, feature 2i is sin(p · ω_i) and feature
-    2i + 1 is cos(p · ω_i), with ω_i = base^(-2i / d_model), so wavelengths grow geometrically
-    from 2π to base · 2π. Then write `offset_matrix`, the matrix M_k with
-    PE(p + k) = M_k @ PE(p) for every p: the paper's reason to expect that the model can
-    attend by relative position.
+    2i + 1 is cos(p · ω_i), with ω_i = base^(-2i / d_model), so the wavelengths 2π / ω_i grow
+    geometrically from 2π (i = 0) to 2π · base^((d_model - 2) / d_model) (the last pair), just
+    short of the paper's base · 2π, which they approach as d_model grows. Then write
+    `offset_matrix`, the matrix M_k with PE(p + k) = M_k @ PE(p) for every p: the paper's
+    reason to expect that the model can attend by relative position.
 
 Rules:
     Plain torch; no ready-made encoding (fairseq, tensor2tensor, diffusers, transformers).
@@ -16,6 +17,8 @@ Shapes:
 Reference:
     Vaswani et al. 2017, "Attention Is All You Need", §3.5 (PE(pos, 2i) = sin(pos/10000^(2i/d)),
     PE(pos, 2i+1) = cos(pos/10000^(2i/d))).
+    Version line: the paper's table, as transformers 5.x XLM (interleaved) and Marian
+    (sines then cosines) build it; `nox -s oracles` checks it against transformers 5.18.
 
 Notable choices:
     - sin and cos interleave (features 2i, 2i + 1) as in the paper; tensor2tensor and diffusers

@@ -19,6 +19,8 @@ Reference:
     shaping follows Ziegler et al. 2019 and TRL's PPOTrainer. KL estimators: J. Schulman,
     "Approximating KL Divergence" (2020). Value clipping, the 1/2 and token-level means: TRL
     (`vf_loss = 0.5 * masked_mean(max(...))`). Diagnostics' approx KL: CleanRL's ppo.py.
+    Version line: TRL 0.x PPOTrainer formulas and TRL 1.x GRPO's k3 loss; `nox -s oracles`
+    checks them with trl 1.13 installed.
 
 Notable choices:
     - Token-level means: one masked mean over all response tokens of the batch (TRL PPO, DAPO);
@@ -27,6 +29,12 @@ Notable choices:
       advantages are computed, and kl_coef=0 in `ppo_loss`. KL in the loss (GRPO, Shao et al. 2024,
       DeepSeekMath §4.1): pass ref_logprobs and kl_coef > 0 to `ppo_loss`, which adds
       kl_coef * masked_mean(k3) and lets its gradient flow. Use one placement, not both.
+    - The score goes on the last response token (the last True of `mask`), the token that
+      ended the response. TRL's PPOTrainer (trl 0.x; trl 1.13 no longer ships it) adds it one
+      position later, on the first padding position after the response when there is one
+      (its value mask keeps that extra position), and on the last token only when the
+      response fills the row. We keep the score on a token the policy generated; the two agree
+      when no padding follows.
     - clip_fraction counts tokens where the clipped term is the larger one (clipping changes the
       loss), as TRL's pg_clipfrac; a ratio outside the range on the inactive side is not counted.
 

@@ -17,6 +17,8 @@ Reference:
     Top-k: Fan et al. 2018. Top-p (nucleus): Holtzman et al. 2020, §3.1. Min-p: Nguyen et al.
     2024, "Turning Up the Heat: Min-p Sampling". Repetition penalty: Keskar et al. 2019 (CTRL),
     §4.1. Conventions of transformers' TopK/TopP/MinP/RepetitionPenalty logits processors.
+    Version line: transformers 5.x logits processors; `nox -s oracles` checks the filters
+    against transformers 5.18.
 
 Notable choices:
     - top-k keeps every token tied with the k-th largest logit (so it may keep more than k),
@@ -29,6 +31,9 @@ Notable choices:
       negative logit's probability).
     - `sample` applies, in this order: temperature, top-k, top-p, min-p (transformers' order),
       computing in float32. Temperature 0 means greedy (argmax, lowest id on ties), as in vLLM.
+    - top_k = 0 disables top-k (keeps every token) in `top_k_filter` and `sample` alike, as in
+      transformers' `generate`, vLLM and llama.cpp; a negative top_k is an error (vLLM also
+      reads -1 as "disabled"; transformers' TopKLogitsWarper rejects 0).
 
 Grade: nox -s sampling
 """
@@ -59,12 +64,13 @@ def apply_repetition_penalty(logits: Float[Tensor, "batch vocab"],
 def top_k_filter(logits: Float[Tensor, "... vocab"], top_k: int) -> Float[Tensor, "... vocab"]:
     """Keep the `top_k` largest logits of each row (and any tied with the k-th); others -> -inf.
 
-    top_k >= vocab keeps every token. Returns a new tensor in the dtype of `logits`.
+    top_k = 0 (disabled) and top_k >= vocab keep every token. Returns a new tensor in the dtype
+    of `logits`.
 
     Raises:
-        ValueError: top_k < 1 (the message names it).
+        ValueError: top_k < 0 (the message names it).
     """
-    # TODO: implement this (about 5 lines in the reference).
+    # TODO: implement this (about 7 lines in the reference).
     raise NotImplementedError(
         "top_k_filter: not written yet. Stuck? nox -s hint -- sampling"
     )
@@ -107,7 +113,7 @@ def sample(logits: Float[Tensor, "batch vocab"], generator: torch.Generator,
            min_p: float = 0.0) -> Int[Tensor, " batch"]:
     """Draw one token id per row from softmax(logits / temperature) after the filters.
 
-    Order: logits (upcast to float32) / temperature, then top-k (skipped when None), top-p,
+    Order: logits (upcast to float32) / temperature, then top-k (skipped when None or 0), top-p,
     min-p, softmax, one draw per row using `generator` (on the device of `logits`). Any draw
     that takes its randomness from `generator` is fine (e.g. torch.multinomial): the grader checks
     that the same seed gives the same ids and that frequencies follow the filtered distribution.

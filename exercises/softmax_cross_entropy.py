@@ -17,11 +17,16 @@ Reference:
     logsumexp trick: log Σ exp(x) = m + log Σ exp(x − m), m = max(x). Loss conventions:
     torch.nn.functional.cross_entropy (ignore_index, reductions) and transformers'
     ForCausalLMLoss (label shift inside the loss; `num_items_in_batch` for accumulation).
+    Version line: torch 2.x and transformers 5.x ForCausalLMLoss; `nox -s oracles` checks it
+    against torch 2.13 and transformers 5.18.
 
 Notable choices:
     - All maths in float32 (float64 stays float64). softmax / log_softmax / logsumexp return
-      the input dtype; losses stay in float32, as transformers upcasts logits for the loss.
-    - A logsumexp over only -inf entries is -inf (torch's convention), never NaN.
+      the input dtype; losses are float32 (float64 for float64 logits), as transformers upcasts
+      logits for the loss.
+    - A logsumexp over only -inf entries is -inf (torch's convention), never NaN. An empty
+      axis is not an error, as in torch: logsumexp over it is -inf (the log of an empty sum),
+      softmax and log_softmax return the empty input's shape.
     - A "mean" over zero counted targets is NaN, as in torch.
 
 Grade: nox -s softmax_cross_entropy
@@ -33,24 +38,33 @@ from torch import Tensor
 
 
 def logsumexp(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
-    """log(sum(exp(x))) over `dim` (removed from the shape), in x's dtype; entries may be -inf."""
-    # TODO: implement this (about 5 lines in the reference).
+    """log(sum(exp(x))) over `dim` (removed from the shape), in x's dtype; entries may be -inf.
+
+    An empty `dim` gives -inf (log 0), as torch.logsumexp does.
+    """
+    # TODO: implement this (about 7 lines in the reference).
     raise NotImplementedError(
         "logsumexp: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
     )
 
 
 def log_softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
-    """x − logsumexp(x) over `dim`, same shape and dtype as x; accurate for large x too."""
-    # TODO: implement this (about 3 lines in the reference).
+    """x − logsumexp(x) over `dim`, same shape and dtype as x; accurate for large x too.
+
+    An empty `dim` gives an empty result of x's shape, as torch.log_softmax does.
+    """
+    # TODO: implement this (about 5 lines in the reference).
     raise NotImplementedError(
         "log_softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
     )
 
 
 def softmax(x: Float[Tensor, "..."], dim: int = -1) -> Float[Tensor, "..."]:
-    """exp(x) / sum(exp(x)) over `dim`, same shape and dtype as x; no overflow for large x."""
-    # TODO: implement this (about 3 lines in the reference).
+    """exp(x) / sum(exp(x)) over `dim`, same shape and dtype as x; no overflow for large x.
+
+    An empty `dim` gives an empty result of x's shape, as torch.softmax does.
+    """
+    # TODO: implement this (about 5 lines in the reference).
     raise NotImplementedError(
         "softmax: not written yet. Stuck? nox -s hint -- softmax_cross_entropy"
     )
@@ -63,7 +77,8 @@ def cross_entropy(
     """−log softmax(logits)[target] per position, like torch.nn.functional.cross_entropy.
 
     Positions whose target is `ignore_index` add 0 and are not counted. reduction: "none" →
-    (...) losses, "sum" → their sum, "mean" → sum / number of counted targets. float32 result.
+    (...) losses, "sum" → their sum, "mean" → sum / number of counted targets. The result is
+    float32 for float32 and half-precision logits, float64 for float64 logits.
 
     Raises:
         ValueError: targets.shape != logits.shape[:-1], a target outside [0, vocab) that is
@@ -90,8 +105,8 @@ def causal_lm_loss(
             targets of the whole accumulated batch, as in transformers).
 
     Returns:
-        float32 scalar: the mean over counted targets (NaN if none), or their sum /
-        num_items_in_batch when given.
+        A scalar, float32 (float64 for float64 logits): the mean over counted targets (NaN if
+        none), or their sum / num_items_in_batch when given.
 
     Raises:
         ValueError: as `cross_entropy`, for a label outside [0, vocab) that is not ignore_index.

@@ -20,6 +20,8 @@ Reference:
     Architecture", Fig. 1(b); GPT-2 (Radford et al. 2019, §2.3). RMSNorm, SwiGLU and RoPE as in
     LLaMA (Touvron et al. 2023, §2.2; HF `modeling_llama.py`). Tied input/output embeddings:
     Press & Wolf 2017.
+    Version line: transformers 5.x LlamaForCausalLM (tied embeddings); `nox -s oracles`
+    checks TinyLM's logits against transformers 5.18 with the same weights.
 
 Notable choices:
     - No biases, no dropout (LLaMA). The final norm sits before the head (GPT-2 `ln_f`).

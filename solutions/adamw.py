@@ -19,6 +19,7 @@ Reference:
         param ← param · (1 − lr · weight_decay)          (decoupled: not added to the grad)
         m ← β1 · m + (1 − β1) · g,   v ← β2 · v + (1 − β2) · g²
         param ← param − lr · (m / (1 − β1^t)) / (√(v / (1 − β2^t)) + eps)
+    Version line: torch 2.x torch.optim.AdamW; `nox -s oracles` checks it against torch 2.13.
 
 Notable choices:
     - The decay is scaled by lr (torch's convention; the paper scales it by the schedule only).

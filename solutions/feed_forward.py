@@ -17,10 +17,13 @@ Reference:
     GELU: Hendrycks & Gimpel 2016, x·Φ(x) and its tanh approximation (torch.nn.GELU).
     SwiGLU: Shazeer 2020, "GLU Variants Improve Transformer", Eq. 6 (FFN_SwiGLU, no biases).
     Hidden size: Meta's llama `model.py` FeedForward (multiple_of, ffn_dim_multiplier).
+    Version line: torch 2.x GELU and transformers 5.x LlamaMLP; `nox -s oracles` checks it
+    against torch 2.13 and transformers 5.18.
 
 Notable choices:
-    - Projections run in x's dtype, as nn.Linear would; activations are evaluated in float32
-      and cast back. Every result has x's dtype.
+    - Projections run in x's dtype, as nn.Linear would; activations (GELU, SiLU) are evaluated
+      in float32 for half-precision x and in float64 for float64 x, then cast back. Every result
+      has x's dtype.
     - Hidden size: int(2·4·d_model/3), then int(· ffn_dim_multiplier), then rounded up to
       multiple_of: LLaMA-7B's 4096 gives 11008.
 
@@ -98,6 +101,9 @@ def swiglu(
 ) -> Float[Tensor, "... d_model"]:
     """down(silu(gate(x)) * up(x)) with silu(z) = z·sigmoid(z); no biases (LLaMA's MLP).
 
+    silu is evaluated in float32 for half-precision x (float64 x stays float64) and cast back
+    to x's dtype before the product with up(x).
+
     Args:
         x: (..., d_model), any float dtype; the weights share its dtype and device.
         gate_weight, up_weight: (d_ff, d_model) each; down_weight: (d_model, d_ff).
@@ -115,7 +121,8 @@ def swiglu(
         raise ValueError(f"x {tuple(x.shape)}, gate_weight {tuple(gate_weight.shape)}, up_weight "
                          f"{tuple(up_weight.shape)} and down_weight {tuple(down_weight.shape)} do "
                          "not fit: expected (..., d_model), (d_ff, d_model) twice, (d_model, d_ff)")
-    gate = F.linear(x, gate_weight).float()  # (..., d_ff)
+    compute = torch.promote_types(x.dtype, torch.float32)  # float64 stays float64
+    gate = F.linear(x, gate_weight).to(compute)  # (..., d_ff)
     up = F.linear(x, up_weight)  # (..., d_ff)
     hidden = (gate * torch.sigmoid(gate)).to(x.dtype) * up  # (..., d_ff)
     return F.linear(hidden, down_weight)  # (..., d_ff) @ (d_ff, d_model) -> (..., d_model)

@@ -23,6 +23,8 @@ Reference:
     Dao et al. 2022, "FlashAttention", Algorithm 1 (tiling, online softmax after Milakov &
     Gimelshein 2018); Dao 2023, "FlashAttention-2", Algorithm 1 (rescale once at the end,
     return the logsumexp L = m + log l, skip fully masked blocks).
+    Version line: torch 2.x SDPA and torch.logsumexp; `nox -s oracles` checks it against
+    torch 2.13.
 
 Notable choices:
     - `is_causal` is top-left aligned like torch SDPA (query i sees keys 0..i). The

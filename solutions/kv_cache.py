@@ -22,6 +22,8 @@ Reference:
     Cache layout and API follow Hugging Face `DynamicCache` (`update` concatenates on the
     sequence axis, dim=-2, and returns the layer's full keys and values; `get_seq_length`).
     RoPE: Su et al. 2021, Eq. 34, in the half-split layout of HF `modeling_llama.py`.
+    Version line: transformers 5.x DynamicCache and Llama RoPE; `nox -s oracles` checks it
+    against transformers 5.18.
 
 Notable choices:
     - Keys are cached after RoPE (as in HF), so a cached key is never rotated again.

@@ -19,8 +19,11 @@ Reference:
     Bottom-right causal alignment: torch.nn.attention.bias.causal_lower_right. Sliding window:
     Mistral 7B (Jiang et al. 2023, §2) as implemented in transformers' masking_utils
     (`sliding_window_overlay`: key j visible to query i iff j > i - window). Additive fill and
-    position ids under left padding: transformers (`torch.finfo(dtype).min`;
-    `position_ids = attention_mask.cumsum(-1) - 1`, pads filled with 1, in `generate`).
+    position ids under left padding: transformers 5.x (`torch.finfo(dtype).min`;
+    `position_ids = attention_mask.cumsum(-1) - 1` with pads filled with 0, as in `generate`'s
+    `_prepare_position_ids_for_generation`; transformers 4.x filled them with 1).
+    Version line: torch 2.x and transformers 5.x; `nox -s oracles` checks it against torch
+    2.13 and transformers 5.18 (masking_utils mask functions, AttentionMaskConverter, generate).
 
 Notable choices:
     - A window of W keys means the W most recent positions *including the query itself*
@@ -202,10 +205,11 @@ def position_ids(attention_mask: Bool[Tensor, "batch seq"]) -> Int[Tensor, "batc
 
     Returns:
         int64 (batch, seq): the k-th real token of a row (k = 0, 1, ...) gets k; pad positions
-        get 1 (as in transformers' `generate`; the value is arbitrary since pads are masked).
+        get 0 (as in transformers 5.x `generate`; 4.x used 1; pads are masked, so any valid
+        position would do).
     """
     # BEGIN SOLUTION
     real = attention_mask.to(torch.long)  # (batch, seq), 1 = real token
     positions = real.cumsum(dim=-1) - 1  # (batch, seq): 0 at the first real token
-    return positions.masked_fill(real == 0, 1)
+    return positions.masked_fill(real == 0, 0)
     # END SOLUTION

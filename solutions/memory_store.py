@@ -20,6 +20,8 @@ Reference:
     OpenAI chat API (every tool message must follow the assistant message whose tool call it
     answers); MemGPT (Packer et al. 2023) and LangChain's trim_messages for budgeted windows;
     cosine similarity search as in any vector store; write-to-temp + os.replace for atomic saves.
+    Version line: the OpenAI chat message format (2024+); no library implements these
+    classes, so `nox -s oracles` has no oracle for this kata.
 
 Notable choices:
     - A unit is a message plus the tool messages answering it; units are kept or dropped whole.

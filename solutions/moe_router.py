@@ -18,6 +18,8 @@ Reference:
     Fedus et al. 2022, "Switch Transformers", §2.2, Eq. 4-6 (loss = N · Σ_i f_i · P_i).
     Routing: Mixtral (Jiang et al. 2024, §2.1) as in transformers' MixtralSparseMoeBlock and
     load_balancing_loss_func.
+    Version line: transformers 5.x Mixtral (MixtralTopKRouter, load_balancing_loss_func);
+    `nox -s oracles` checks it against transformers 5.18.
 
 Notable choices:
     - Mixtral routing: softmax over ALL experts in float32, top-k, then renormalise the k

@@ -21,6 +21,8 @@ Reference:
     (MQA); Ainslie et al. 2023 (GQA). Projection names and the head grouping follow Hugging Face
     `modeling_llama.py` (`q_proj`, `k_proj`, `v_proj`, `o_proj`; query head h reads key/value
     head h // group, i.e. repeat_interleave, as `scaled_dot_product_attention(enable_gqa=True)`).
+    Version line: transformers 5.x LlamaAttention and torch 2.x nn.MultiheadAttention;
+    `nox -s oracles` checks it against transformers 5.18 and torch 2.13.
 
 Notable choices:
     - `bias` switches the bias of all four projections together, as in nn.MultiheadAttention

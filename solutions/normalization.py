@@ -18,6 +18,9 @@ Reference:
     LayerNorm: Ba et al. 2016, "Layer Normalization", Eq. 4 (torch.nn.functional.layer_norm).
     RMSNorm: Zhang & Sennrich 2019, "Root Mean Square Layer Normalization", Eq. 4
     (torch.nn.functional.rms_norm; LlamaRMSNorm in transformers).
+    Version line: torch 2.x layer_norm / rms_norm and transformers 5.x LlamaRMSNorm (which
+    computes float64 inputs in float32; this kata keeps float64); `nox -s oracles` checks it
+    against torch 2.13 and transformers 5.18.
 
 Notable choices:
     - eps goes inside the square root: x / sqrt(var + eps), as in torch and LLaMA.

@@ -17,6 +17,8 @@ Shapes:
 Reference:
     Su et al. 2021, "RoFormer", §3.4.2, Eq. 34 (interleaved pairs, as in GPT-J and Meta's LLaMA
     code); Hugging Face `modeling_llama.py` `rotate_half`/`apply_rotary_pos_emb` (half-split).
+    Version line: transformers 5.x (Llama half-split, GPT-J interleaved); `nox -s oracles`
+    checks it against transformers 5.18.
 
 Notable choices:
     - Tables hold one angle per pair: (max_position, head_dim // 2), float32, shared by both

@@ -27,6 +27,8 @@ Formats (OpenAI chat completions function calling):
 Reference:
     OpenAI API guide "Function calling" (tools, tool_calls, role "tool" messages); JSON Schema
     Draft 2020-12, checked and validated with `jsonschema.Draft202012Validator`.
+    Version line: jsonschema 4.x (Draft 2020-12) and the schemas pydantic 2.x writes for
+    the same hints; `nox -s oracles` checks both (pydantic 2.13).
 
 Notable choices:
     - `Optional[X]` / `X | None` become `{"anyOf": [<X>, {"type": "null"}]}`. OpenAI's strict

@@ -75,6 +75,23 @@ def test_swiglu_worked_example_gates_with_silu_of_gate(impl, device):
     assert_close(output, expected, what="down(silu(gate(x)) * up(x)) (gate and up not swapped?)")
 
 
+def test_swiglu_keeps_float64_activations_in_float64(impl, device):
+    # Two gates 1e-6 apart near 20: their silu values differ by ~1e-6, which float32 (spacing
+    # 1.9e-6 at 20) cannot hold; down = [1, -1] keeps only that difference.
+    x = torch.tensor([[1.0]], dtype=torch.float64, device=device)
+    gate_weight = torch.tensor([[20.0 + 1e-6], [20.0]], dtype=torch.float64, device=device)
+    up_weight = torch.ones(2, 1, dtype=torch.float64, device=device)
+    down_weight = torch.tensor([[1.0, -1.0]], dtype=torch.float64, device=device)
+
+    def silu(z):
+        return z / (1.0 + math.exp(-z))
+
+    expected = torch.tensor([[silu(20.0 + 1e-6) - silu(20.0)]], dtype=torch.float64,
+                            device=device)
+    output = call(impl.swiglu, x, gate_weight, up_weight, down_weight)
+    assert_close(output, expected, what="float64 swiglu (is silu computed in float32?)")
+
+
 @pytest.mark.parametrize(("d_model", "multiple_of", "multiplier", "expected"), [
     (4096, 256, None, 11008),  # LLaMA-7B: int(8·4096/3) = 10922 -> next multiple of 256
     (5120, 256, None, 13824),  # LLaMA-13B: 13653 -> 13824

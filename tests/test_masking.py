@@ -110,8 +110,8 @@ def test_to_additive_is_zero_or_the_most_negative_finite_value(impl, device, dty
 
 def test_position_ids_worked_example_with_left_padding(impl, device):
     attention_mask = _bool([[F_, F_, T, T, T], [T, T, T, T, T]], device)
-    # real tokens count 0, 1, 2 ...; pads hold 1 (documented, as in transformers' generate)
-    expected = torch.tensor([[1, 1, 0, 1, 2], [0, 1, 2, 3, 4]], device=device)
+    # real tokens count 0, 1, 2 ...; pads hold 0 (documented, as in transformers 5.x generate)
+    expected = torch.tensor([[0, 0, 0, 1, 2], [0, 1, 2, 3, 4]], device=device)
     assert_equal(call(impl.position_ids, attention_mask), expected, what="position_ids")
 
 
@@ -229,8 +229,8 @@ def test_position_ids_count_real_tokens_from_zero(impl, device, batch, seq, seed
         count = int(real.sum())
         assert_equal(ids[b][real], torch.arange(count, device=device),
                      what=f"position ids of the real tokens of row {b}")
-        assert_equal(ids[b][~real], torch.ones(seq - count, dtype=torch.long, device=device),
-                     what=f"position ids at the pads of row {b} (documented: 1)")
+        assert_equal(ids[b][~real], torch.zeros(seq - count, dtype=torch.long, device=device),
+                     what=f"position ids at the pads of row {b} (documented: 0)")
 
 
 @given(batch=size(4), max_len=size(6), seed=seeds)

@@ -46,6 +46,17 @@ def test_small_table_worked_example(impl, device):
     assert_close(encoding, torch.tensor(expected, device=device))
 
 
+def test_longest_wavelength_is_short_of_base_times_2pi(impl, device):
+    # d_model 8, base 10^4: the last pair (i = 3) has ω = 10^4^(-6/8) = 10^-3, so its wavelength
+    # is 2000π, not the 20000π of "up to base · 2π". Half a wavelength later: (sin, cos) = (0, -1).
+    half = 1000 * math.pi
+    encoding = call(impl.sinusoidal_encoding, torch.tensor([half], dtype=torch.float64,
+                                                           device=device), 8, 10000.0,
+                    torch.float64)
+    assert_close(encoding[0, 6:], torch.tensor([0.0, -1.0], dtype=torch.float64, device=device),
+                 what="last sin/cos pair half a wavelength (1000π) from position 0", atol=1e-9)
+
+
 def test_offset_matrix_worked_example(impl, device):
     # d_model 2: one pair with ω = 1; shifting by 1 rotates (sin p, cos p) by 1 radian.
     c, s = math.cos(1.0), math.sin(1.0)

@@ -86,6 +86,16 @@ def test_top_k_keeps_every_token_tied_with_the_kth(impl, device):
                  what="top_k=2 with three logits tied at the 2nd largest value")
 
 
+def test_top_k_zero_disables_the_filter(impl, device):
+    # 0 means "no top-k" (transformers' generate, vLLM, llama.cpp): the last valid value.
+    logits = torch.tensor([[1.0, 4.0, 3.0, 2.0]], device=device)
+    assert_close(call(impl.top_k_filter, logits, 0), logits, what="top_k_filter(logits, 0)")
+    rows = logits.expand(64, -1)
+    unfiltered = call(impl.sample, rows, torch.Generator(device=device).manual_seed(3))
+    with_zero = call(impl.sample, rows, torch.Generator(device=device).manual_seed(3), top_k=0)
+    assert_equal(with_zero, unfiltered, what="sample(top_k=0) vs sample(top_k=None), same seed")
+
+
 def test_top_p_worked_example_keeps_the_crossing_token(impl, device):
     logits = _log([[0.5, 0.3, 0.15, 0.05]], device)
     # preceding mass: 0, 0.5, 0.8, 0.95. top_p=0.7: 0 and 0.5 are < 0.7, so ids 0 and 1
@@ -351,12 +361,12 @@ def test_samples_only_tokens_the_filters_keep(impl, device, shape, seed, tempera
 def test_out_of_range_parameters_raise_value_error_naming_them(impl, device, case):
     logits = torch.zeros(1, 4, device=device)
     generator = torch.Generator(device=device).manual_seed(0)
-    bad = {"penalty": 0.0, "top_k": 0, "top_p_zero": 0.0, "top_p_big": 1.5, "min_p": -0.1,
+    bad = {"penalty": 0.0, "top_k": -1, "top_p_zero": 0.0, "top_p_big": 1.5, "min_p": -0.1,
            "temperature": -1.0}[case]
     calls = {
         "penalty": lambda: call(impl.apply_repetition_penalty, logits,
                                 torch.zeros(1, 2, dtype=torch.long, device=device), 0.0),
-        "top_k": lambda: call(impl.top_k_filter, logits, 0),
+        "top_k": lambda: call(impl.top_k_filter, logits, -1),
         "top_p_zero": lambda: call(impl.top_p_filter, logits, 0.0),
         "top_p_big": lambda: call(impl.top_p_filter, logits, 1.5),
         "min_p": lambda: call(impl.min_p_filter, logits, -0.1),

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kata.check import assert_close, call
+from kata.check import assert_close, assert_equal, call
 from kata.strategies import bernoulli, randn, seeds, size
 
 LN3 = math.log(3.0)
@@ -68,6 +68,18 @@ def test_logsumexp_of_only_negative_infinity_is_negative_infinity(impl, device):
     assert_close(call(impl.logsumexp, x), expected, what="logsumexp with -inf entries")
 
 
+@pytest.mark.parametrize("dim", [-1, 0])
+def test_an_empty_axis_is_not_an_error(impl, device, dim):
+    # torch's convention: the sum of no terms is 0, so logsumexp is log 0 = -inf; softmax and
+    # log_softmax of nothing are nothing (the input's empty shape).
+    x = torch.zeros((2, 0) if dim == -1 else (0, 2), dtype=torch.float64, device=device)
+    assert_close(call(impl.logsumexp, x, dim), torch.full((2,), float("-inf"),
+                 dtype=torch.float64, device=device), what=f"logsumexp over an empty dim={dim}")
+    for name in ("softmax", "log_softmax"):
+        assert_equal(call(getattr(impl, name), x, dim), x.clone(),
+                     what=f"{name} over an empty dim={dim}")
+
+
 def test_cross_entropy_worked_example_with_ignored_target(impl, device):
     logits = torch.tensor([[0.0, LN3], [LN3, 0.0], [5.0, -5.0]], device=device)
     # probabilities of the targets: 3/4, 3/4; the third position is ignored
@@ -89,6 +101,18 @@ def test_cross_entropy_of_float16_extreme_logits_is_exact_in_float32(impl, devic
     expected = torch.tensor([0.0, 2e4], device=device)
     assert_close(call(impl.cross_entropy, logits, targets, reduction="none"), expected,
                  what="float16 logits ±1e4: losses, returned in float32")
+
+
+def test_cross_entropy_of_float64_logits_stays_float64(impl, device):
+    # In float32, 1e8 + 1 rounds to 1e8 (spacing 8): the loss would be log 2, not log(1 + e).
+    logits = torch.tensor([[1e8, 1e8 + 1.0]], dtype=torch.float64, device=device)
+    targets = torch.tensor([0], device=device)
+    expected = torch.tensor(math.log(1.0 + math.e), dtype=torch.float64, device=device)
+    assert_close(call(impl.cross_entropy, logits, targets), expected,
+                 what="cross_entropy of float64 logits (computed in float32?)")
+    labels = torch.tensor([[1, 0]], device=device)  # position 0 predicts label 0
+    assert_close(call(impl.causal_lm_loss, logits[:, None, :].expand(1, 2, 2), labels), expected,
+                 what="causal_lm_loss of float64 logits (computed in float32?)")
 
 
 def test_cross_entropy_mean_over_no_counted_target_is_nan(impl, device):

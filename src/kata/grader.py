@@ -150,19 +150,18 @@ def _serve() -> None:
     os.dup2(devnull, 2)
     sys.dont_write_bytecode = True
 
-    from hypothesis import HealthCheck, Phase, settings
+    from hypothesis import settings
 
-    settings.register_profile(
-        "watch", max_examples=QUICK_EXAMPLES, deadline=None, print_blob=False,
-        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.differing_executors,
-                               HealthCheck.data_too_large])
     import torch  # noqa: F401  (the point: imported once)
 
-    import kata.plugin  # noqa: F401  (registers the dev/ci profiles and loads the default)
+    import kata.plugin  # noqa: F401  (registers the grading profiles and loads the default)
     from kata.catalog import find_kata, load_catalog, repo_root
 
-    profiles = {True: "watch", False: settings._current_profile}  # full: dev, or ci under CI
+    # The quick first-failure run on save: the grading profile (derandomized, no database)
+    # with fewer examples; the full grade that follows decides the verdict.
+    settings.register_profile("watch", parent=settings.get_profile("grade"),
+                              max_examples=QUICK_EXAMPLES)
+    profiles = {True: "watch", False: settings._current_profile}  # full: the grading profile
     katas = load_catalog(repo_root())
     out = Path(tempfile.mkdtemp(prefix="kata-grader-")) / "result.json"
     for kata_id in sys.argv[1:]:

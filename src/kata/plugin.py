@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -34,21 +36,42 @@ finally:
     gc.enable()
 
 _SUPPRESS = [HealthCheck.too_slow, HealthCheck.differing_executors, HealthCheck.data_too_large]
+# A verdict is reproducible: every profile is derandomized (each test draws from a seed derived
+# from its own source, so the same examples on every run and machine) and keeps no example
+# database (nothing saved while grading one file is replayed on another). Learner grading, CI and
+# verify draw the same examples, so a mistake verify kills is killed for a learner too; verify
+# only skips shrinking (it needs *whether* a test fails, not the minimal example).
 # One bug at a time: hypothesis reports the minimal example of one failure, not a group.
-settings.register_profile("_base", report_multiple_bugs=False)
-# dev: no "explain" phase (its line-coverage notes cost time and confuse learners).
-settings.register_profile("dev", parent=settings.get_profile("_base"), max_examples=25,
-                          deadline=None, suppress_health_check=_SUPPRESS,
-                          phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target,
-                                  Phase.shrink])
-settings.register_profile("ci", parent=settings.get_profile("_base"), max_examples=80,
-                          deadline=None, derandomize=True, database=None,
-                          print_blob=False, suppress_health_check=_SUPPRESS,
+EXAMPLES = 80
+settings.register_profile("grade", max_examples=EXAMPLES, deadline=None, derandomize=True,
+                          database=None, print_blob=False, report_multiple_bugs=False,
+                          suppress_health_check=_SUPPRESS,
                           phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink])
-# verify only needs to know *whether* a mutant fails: skip shrinking, the slow part.
-settings.register_profile("verify", parent=settings.get_profile("ci"),
-                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+settings.register_profile("verify", parent=settings.get_profile("grade"),
+                          phases=[Phase.explicit, Phase.generate, Phase.target])
+for _alias in ("dev", "ci"):  # the names earlier versions used: the same grading profile
+    settings.register_profile(_alias, parent=settings.get_profile("grade"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "grade"))
+
+
+def _no_local_constants() -> None:
+    """Stop hypothesis drawing literals found in loaded local modules.
+
+    Hypothesis (6.13x+) sometimes draws a constant collected from every non-library module in
+    `sys.modules`: the graded file, the reference, mutants that diagnosis or verify loaded. The
+    examples would then depend on the file being graded and on what ran before in the process.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+        from hypothesis.internal.constants_ast import Constants
+    except ImportError:  # another hypothesis layout: nothing to switch off
+        return
+    if hasattr(providers, "_get_local_constants"):
+        empty = Constants()
+        providers._get_local_constants = lambda: empty
+
+
+_no_local_constants()
 
 
 class KataTimeout(BaseException):
@@ -91,7 +114,14 @@ class _State:
         return self._catalog
 
     def kata_for(self, path: Path) -> Kata | None:
+        """The kata a grader file (`tests/test_<id>.py`) grades; None for any other file."""
         if path.parent != self.root / "tests" or not path.name.startswith("test_"):
+            return None
+        return self.catalog.get(path.stem.removeprefix("test_"))
+
+    def oracle_for(self, path: Path) -> Kata | None:
+        """The kata an oracle file (`tests/oracles/test_<id>.py`) checks; not a grader."""
+        if path.parent != self.root / "tests" / "oracles" or not path.name.startswith("test_"):
             return None
         return self.catalog.get(path.stem.removeprefix("test_"))
 
@@ -167,6 +197,23 @@ def pytest_configure(config: pytest.Config) -> None:
                 "a .py file, or a folder laid out like exercises/")
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave tests/oracles/ out unless it is asked for by path (`nox -s oracles` does).
+
+    The oracle tests need the libraries the references cite (`.venv-oracles`), not the
+    learner's `.venv`, so a plain `pytest` or `nox -s tests` never collects them.
+    """
+    oracles = _state(config).root / "tests" / "oracles"
+    if collection_path != oracles:
+        return None
+    invocation = Path(str(config.invocation_params.dir))
+    for arg in config.args:
+        asked = (invocation / arg.split("::")[0]).resolve()
+        if asked == oracles or oracles in asked.parents:
+            return None
+    return True
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     gc.freeze()  # skip the slow final collection of torch's objects at exit
 
@@ -176,11 +223,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="module")
 def kata(request: pytest.FixtureRequest) -> Kata:
-    """The catalog entry of the kata this test file grades."""
-    found = _state(request.config).kata_for(Path(str(request.path)))
+    """The catalog entry of the kata this test file grades (or, in tests/oracles/, checks)."""
+    state, path = _state(request.config), Path(str(request.path))
+    found = state.kata_for(path) or state.oracle_for(path)
     if found is None:
         pytest.fail(f"{request.path.name} is not a kata grader (tests/test_<id>.py for an id in "
-                    "kata.toml)")
+                    "kata.toml) nor an oracle test (tests/oracles/test_<id>.py)")
     return found
 
 
@@ -260,6 +308,16 @@ def _alarm(limit: float):
     return handler
 
 
+def _seed_globals() -> None:
+    """Seed the global generators before each kata test: a test's verdict must not depend on
+    which tests ran before it (a `-x` run, a single test) when code draws from them."""
+    random.seed(0)
+    if (numpy := sys.modules.get("numpy")) is not None:
+        numpy.random.seed(0)
+    if (torch := sys.modules.get("torch")) is not None:
+        torch.manual_seed(0)
+
+
 AFTER_TIMEOUT_LIMIT = 2.0  # seconds per test once one test has timed out in this run
 
 
@@ -285,6 +343,8 @@ def _timed(item: pytest.Item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item):
     RECORDER.reset()
+    if _state(item.config).kata_for(item.path) is not None:
+        _seed_globals()
     if marker := os.environ.get("KATA_RUNNING_FILE"):
         Path(marker).write_text(item.nodeid, encoding="utf-8")
     return (yield from _timed(item))
