@@ -102,7 +102,9 @@ def top_p_filter(logits: Float[Tensor, "... vocab"], top_p: float) -> Float[Tens
         return logits.clone()
     probs = torch.softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
     sorted_probs, order = probs.sort(dim=-1, descending=True)
-    mass_before = sorted_probs.cumsum(dim=-1) - sorted_probs  # (..., vocab), in sorted order
+    # Exclusive cumulative sum, (..., vocab) in sorted order: the mass before each token. Not
+    # cumsum - p, whose rounding can put the mass before a token just under an exact top_p.
+    mass_before = torch.nn.functional.pad(sorted_probs.cumsum(dim=-1)[..., :-1], (1, 0))
     remove_sorted = mass_before >= top_p
     remove = remove_sorted.scatter(-1, order, remove_sorted)  # back to vocabulary order
     return logits.masked_fill(remove, float("-inf"))

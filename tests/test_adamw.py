@@ -1,5 +1,6 @@
 """Grader for the `adamw` kata: worked examples, properties, then torch.optim.AdamW as oracle."""
 
+import math
 import re
 
 import pytest
@@ -183,14 +184,50 @@ def test_training_a_linear_model_matches_torch_adamw(impl, device):
     assert_close(model.bias, twin.bias, what="bias after 20 float32 training steps")
 
 
+def test_float64_step_is_computed_in_float64(impl, device):
+    # Step 1, eps 0: m̂ = g and v̂ = g², so the step is exactly lr · sign(g). In float32 the bias
+    # corrections 1 - 0.9 and 1 - 0.999 are off by up to 1.3e-5 (relative), visible in float64.
+    param = torch.tensor([1.0, -2.0], dtype=torch.float64, device=device)
+    grad = torch.tensor([0.5, -3.0], dtype=torch.float64, device=device)
+    zeros = torch.zeros(2, dtype=torch.float64, device=device)
+    new_param, exp_avg, exp_avg_sq = call(impl.adamw_update, param, grad, zeros, zeros, 1,
+                                          lr=0.1, eps=0.0, weight_decay=0.01)
+    expected = torch.tensor([1.0 * (1 - 0.001) - 0.1, -2.0 * (1 - 0.001) + 0.1],
+                            dtype=torch.float64, device=device)
+    assert_close(new_param, expected, what="float64 param after one step (lr·sign(g) with eps 0)")
+    assert_close(exp_avg, 0.1 * grad, what="float64 exp_avg after one step")
+    assert_close(exp_avg_sq, 0.001 * grad * grad, what="float64 exp_avg_sq after one step")
+
+
+@pytest.mark.parametrize(("field", "value"),
+                         [("lr", 0.0), ("eps", 0.0), ("weight_decay", 0.0), ("betas", (0.0, 0.0))],
+                         ids=["lr", "eps", "weight_decay", "betas"])
+def test_arguments_at_the_edge_of_their_range_are_accepted(impl, device, field, value):
+    # lr = 0 is where warm-up schedules start; betas (0, 0) make m = g and v = g².
+    param = torch.tensor([1.0, -2.0], device=device)
+    grad = torch.tensor([0.5, -3.0], device=device)
+    zeros = torch.zeros(2, device=device)
+    kwargs = {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}
+    kwargs[field] = value
+    lr, (beta1, beta2), eps, decay = (kwargs[k] for k in ("lr", "betas", "eps", "weight_decay"))
+    m = [(1 - beta1) * g for g in (0.5, -3.0)]
+    v = [(1 - beta2) * g * g for g in (0.5, -3.0)]
+    expected = [p * (1 - lr * decay) - lr * (mi / (1 - beta1)) / (math.sqrt(vi / (1 - beta2)) + eps)
+                for p, mi, vi in zip((1.0, -2.0), m, v, strict=True)]
+    new_param, _, _ = call(impl.adamw_update, param, grad, zeros, zeros, 1, **kwargs)
+    assert_close(new_param, torch.tensor(expected, device=device),
+                 what=f"param after one step with {field}={value} (the last valid value)")
+
+
 # ---------------------------------------------------------------- bad input
 
 
 @pytest.mark.parametrize(("field", "value", "shown"),
                          [("step", 0, "0"), ("lr", -0.1, "-0.1"), ("betas", (0.9, 1.0), "1.0"),
+                          ("betas", (1.0, 0.999), "1.0"),
                           ("betas", (-0.5, 0.999), "-0.5"), ("eps", -1e-8, "-1e-08"),
                           ("weight_decay", -0.01, "-0.01")],
-                         ids=["step", "lr", "beta2", "beta1", "eps", "weight_decay"])
+                         ids=["step", "lr", "beta2", "beta1_one", "beta1", "eps", "weight_decay"])
 def test_out_of_range_arguments_raise_value_error_naming_them(impl, device, field, value, shown):
     zeros = torch.zeros(3, device=device)
     kwargs = {"step": 1, "lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01}

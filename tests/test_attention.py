@@ -113,6 +113,36 @@ def test_float_mask_of_all_neg_inf_gives_zero_row(impl, device):
                  what="weight on the key blocked by -inf (row 0, key 1)")
 
 
+def test_float64_inputs_are_computed_in_float64(impl, device):
+    # The keys differ by 1e-8, which float32 rounds away (1 + 1e-8 == 1 in float32): scores
+    # [1e4, 1e4 + 1e-4] give weights sigmoid(∓1e-4), so the output is 0.500025, not 0.5.
+    query = torch.tensor([[1e4]], dtype=torch.float64, device=device)
+    key = torch.tensor([[1.0], [1.0 + 1e-8]], dtype=torch.float64, device=device)
+    value = torch.tensor([[0.0], [1.0]], dtype=torch.float64, device=device)
+    gap = 1e4 * (1.0 + 1e-8) - 1e4  # the score difference, head_dim 1 so scale 1
+    second = 1.0 / (1.0 + math.exp(-gap))
+    output, weights = call(impl.scaled_dot_product_attention, query, key, value)
+    assert_close(weights, torch.tensor([[1 - second, second]], dtype=torch.float64,
+                                       device=device),
+                 what="float64 weights (a float32 computation gives [0.5, 0.5])")
+    assert_close(output, torch.tensor([[second]], dtype=torch.float64, device=device),
+                 what="float64 output (a float32 computation gives 0.5)")
+
+
+def test_mask_with_size_one_axes_broadcasts(impl, device):
+    # (q_len, 1) and (1, kv_len) masks broadcast to (q_len, kv_len): valid, not an error.
+    query, key = torch.zeros(2, 2, device=device), torch.zeros(3, 2, device=device)
+    value = torch.tensor([[0.0], [3.0], [6.0]], device=device)
+    per_query = torch.tensor([[True], [False]], device=device)  # query 1 sees no key
+    output, _ = call(impl.scaled_dot_product_attention, query, key, value, attn_mask=per_query)
+    assert_close(output, torch.tensor([[3.0], [0.0]], device=device),
+                 what="output with a (q_len, 1) mask: row 0 the mean of value, row 1 fully masked")
+    per_key = torch.tensor([[0.0, 0.0, float("-inf")]], device=device)
+    output, _ = call(impl.scaled_dot_product_attention, query, key, value, attn_mask=per_key)
+    assert_close(output, torch.tensor([[1.5], [1.5]], device=device),
+                 what="output with a (1, kv_len) float mask blocking key 2")
+
+
 # ---------------------------------------------------------------- properties
 
 

@@ -128,6 +128,28 @@ def test_hypotheses_cut_at_max_new_tokens_are_candidates(impl, device):
     _check_score(score, math.log(0.6 * 0.79 * 0.9) / 3, "score of the cut hypothesis")
 
 
+def test_search_continues_after_beam_width_hypotheses_finish(impl, device):
+    # beam_width 2, alpha 1. Step 1 finishes [EOS] (log 0.5 = -0.69) and keeps A. Step 2
+    # finishes [A, EOS] (log 0.12 / 2 = -1.06): two hypotheses are done, but the live beam
+    # [A, B] can still win, and does: [A, B, EOS] scores log(0.3 · 0.599 · 0.998) / 3 = -0.57.
+    lm = TableLM({(): [0.5, 0.3, 0.2], (A,): [0.4, 0.001, 0.599], (A, B): [0.998, 0.0015, 0.0005]})
+    tokens, score = call(impl.beam_search, lm, _prompt(device), 2, 3, EOS, length_penalty=1.0)
+    assert_equal(tokens, torch.tensor([A, B, EOS], device=device),
+                 what="best of beam_width=2 (do not stop once beam_width hypotheses finished: "
+                      "a live beam can still score higher)")
+    _check_score(score, math.log(0.3 * 0.599 * 0.998) / 3, "score of [A, B, EOS]")
+
+
+@pytest.mark.parametrize("beam_width", [1, 2])
+def test_one_new_token_is_a_valid_budget(impl, device, beam_width):
+    # max_new_tokens = 1 (the smallest valid value): [EOS] (log 0.5) beats [A] cut (log 0.3).
+    lm = TableLM({(): [0.5, 0.3, 0.2]})
+    tokens, score = call(impl.beam_search, lm, _prompt(device), beam_width, 1, EOS)
+    assert_equal(tokens, torch.tensor([EOS], device=device),
+                 what=f"beam_width={beam_width}, max_new_tokens=1 result")
+    _check_score(score, math.log(0.5), "score of [EOS]")
+
+
 # ---------------------------------------------------------------- properties
 
 models = st.tuples(st.integers(2, 5), seeds)  # (vocab, seed)

@@ -83,6 +83,23 @@ def test_overlapping_occurrences_all_count_in_training(impl):
     assert_equal(merges, [(A, A)], what="first merge of 'aaabcbc' ('aaa' holds two (a,a) pairs)")
 
 
+def test_adjacent_occurrences_update_each_others_neighbour_pairs(impl):
+    # "ababba" = a b a b b a: (a,b) x2, (b,a) x2, (b,b) x1 -> tie, (97,98) = 256 "X".
+    #   X X b a: the second X's left neighbour is the first X (not the b merged away), so the
+    #            pairs are (X,X), (X,b), (b,a) once each: (b,a) drops from 2 to 1 and (X,a)
+    #            never survives. Smallest of the tie: (98,97) = 257 "Y".
+    #   X X Y:   (X,X), (X,Y) once each -> (256,256) = 258 "Z"; then Z Y -> (258,257) = 259.
+    merges = call(impl.train_bpe, "ababba", 260)
+    assert_equal(merges, [(A, B), (B, A), (256, 256), (258, 257)],
+                 what="merges from 'ababba' (counts after merging adjacent occurrences)")
+    # "aaaaa": (a,a) x4 -> X X a; (X,X) and (X,a) once each -> (256,97) = 257; X 257 -> 258.
+    merges = call(impl.train_bpe, "aaaaa", 259)
+    assert_equal(merges, [(A, A), (256, A), (256, 257)], what="merges from 'aaaaa'")
+    # "abababab": (a,b) x4, (b,a) x3 -> X X X X; (X,X) x3 (overlapping) -> 257: 257 257 -> 258.
+    merges = call(impl.train_bpe, "abababab", 259)
+    assert_equal(merges, [(A, B), (256, 256), (257, 257)], what="merges from 'abababab'")
+
+
 def test_runs_merge_left_to_right_without_overlap(impl):
     assert_equal(call(impl.encode, "aaa", [(A, A)]), [256, A], what="encode('aaa'), merge (a,a)")
     assert_equal(call(impl.encode, "aaaaa", [(A, A)]), [256, 256, A],
@@ -216,6 +233,13 @@ def test_vocab_size_below_256_raises_value_error(impl, vocab_size):
         call(impl.train_bpe, "abc", vocab_size)
     assert re.search(rf"(?<!\d){vocab_size}(?!\d)", str(raised.value)), (
         f"the ValueError should name vocab_size={vocab_size}; it said: {str(raised.value)!r}")
+
+
+def test_smallest_vocab_and_last_id_are_accepted(impl):
+    assert_equal(call(impl.train_bpe, "abab", 256), [], what="train_bpe('abab', 256): no merges")
+    assert_equal(call(impl.train_bpe, "abab", 257), [(A, B)], what="train_bpe('abab', 257)")
+    assert_equal(call(impl.decode, [256], [(A, B)]), "ab",
+                 what="decode([256]) with one merge (256 = 255 + len(merges) is the last id)")
 
 
 @pytest.mark.parametrize("token", [257, -1])

@@ -49,6 +49,15 @@ def test_gelu_worked_examples(impl, device):
     assert_close(call(impl.gelu, x, approximate="tanh"), tanh, what="gelu(x, approximate='tanh')")
 
 
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_keeps_float64_in_float64(impl, device, approximate):
+    # gelu(x) = x for x = 100000001 (Φ(x) = 1), exact in float64; float32 rounds it to 1e8.
+    x = torch.tensor([100000001.0], dtype=torch.float64, device=device)
+    assert_close(call(impl.gelu, x, approximate=approximate), x, atol=0.0, rtol=1e-12,
+                 what=f"float64 gelu(100000001, approximate={approximate!r}) (a float32 "
+                      "computation gives 1e8)")
+
+
 def test_gelu_mlp_worked_example(impl, device):
     x = torch.tensor([[1.0, -1.0]], device=device)
     up_weight = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], device=device)  # (3, 2)
@@ -100,6 +109,7 @@ def test_swiglu_keeps_float64_activations_in_float64(impl, device):
     (8192, 4096, 1.3, 28672),  # Llama-3-70B: int(1.3 · 21845) = 28398 -> 28672
     (6, 4, None, 16),  # int(48/3) = 16, already a multiple of 4
     (3, 1, None, 8),  # multiple_of 1: just int(24/3) = 8
+    (1, 1, None, 2),  # the smallest valid arguments: int(8/3) = 2
 ])
 def test_llama_hidden_size_of_published_models(impl, d_model, multiple_of, multiplier, expected):
     got = call(impl.llama_hidden_size, d_model, multiple_of, multiplier)
@@ -221,7 +231,8 @@ def test_low_precision_blocks_keep_dtype_and_match_float64(impl, device, batch, 
 # ---------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("which", ["swiglu_down", "swiglu_up", "swiglu_x", "gelu_mlp_down"])
+@pytest.mark.parametrize("which", ["swiglu_down", "swiglu_up", "swiglu_up_broadcasts", "swiglu_x",
+                                   "gelu_mlp_down"])
 def test_mismatched_weights_raise_value_error_naming_shapes(impl, device, which):
     x = torch.zeros(2, 3, device=device)
     gate, up, down = (torch.zeros(5, 3, device=device), torch.zeros(5, 3, device=device),
@@ -231,6 +242,8 @@ def test_mismatched_weights_raise_value_error_naming_shapes(impl, device, which)
         down, shown = torch.zeros(3, 4, device=device), (3, 4)
     elif which == "swiglu_up":
         up, shown = torch.zeros(6, 3, device=device), (6, 3)
+    elif which == "swiglu_up_broadcasts":  # (1, d_model): silu(gate) * up would broadcast
+        up, shown = torch.zeros(1, 3, device=device), (1, 3)
     elif which == "swiglu_x":
         x, shown = torch.zeros(2, 7, device=device), (2, 7)
     else:
@@ -246,7 +259,8 @@ def test_mismatched_weights_raise_value_error_naming_shapes(impl, device, which)
 
 
 @pytest.mark.parametrize("case", ["gelu_mode", "zero_d_model", "zero_multiple",
-                                  "zero_multiplier", "up_bias_shape", "down_bias_shape"])
+                                  "zero_multiplier", "up_bias_shape", "down_bias_shape",
+                                  "up_bias_broadcasts"])
 def test_bad_arguments_raise_value_error(impl, device, case):
     x, up, down = (torch.zeros(2, 3, device=device), torch.zeros(5, 3, device=device),
                    torch.zeros(3, 5, device=device))
@@ -261,5 +275,7 @@ def test_bad_arguments_raise_value_error(impl, device, case):
             call(impl.llama_hidden_size, 4096, 256, 0.0)
         elif case == "up_bias_shape":  # (d_model,) instead of (d_ff,)
             call(impl.gelu_mlp, x, up, down, torch.zeros(3, device=device))
+        elif case == "up_bias_broadcasts":  # (1,) would broadcast over d_ff
+            call(impl.gelu_mlp, x, up, down, torch.zeros(1, device=device))
         else:  # (d_ff,) instead of (d_model,)
             call(impl.gelu_mlp, x, up, down, None, torch.zeros(5, device=device))

@@ -84,6 +84,38 @@ def test_huge_scores_do_not_overflow(impl, device, block_size_kv):
                  what="logsumexp of scores (1e4, 9.9e3)")
 
 
+@pytest.mark.parametrize("block_size_kv", [1, 2])
+def test_float64_inputs_are_computed_in_float64(impl, device, block_size_kv):
+    # Keys 1 and 1 + 1e-8 are equal in float32. Scores [1e4, 1e4 + 1e-4] (head_dim 1, scale 1):
+    # the output is sigmoid(1e-4) = 0.500025 (0.5 in float32), the logsumexp
+    # 1e4 + log(1 + e^1e-4), also float64.
+    query = torch.tensor([[1e4]], dtype=torch.float64, device=device)
+    key = torch.tensor([[1.0], [1.0 + 1e-8]], dtype=torch.float64, device=device)
+    value = torch.tensor([[0.0], [1.0]], dtype=torch.float64, device=device)
+    gap = 1e4 * (1.0 + 1e-8) - 1e4
+    output, lse = call(impl.flash_attention, query, key, value, block_size_kv=block_size_kv)
+    assert_close(output, torch.tensor([[1.0 / (1.0 + math.exp(-gap))]], dtype=torch.float64,
+                                      device=device),
+                 what="float64 output (a float32 computation gives 0.5)")
+    assert_close(lse, torch.tensor([1e4 + math.log1p(math.exp(gap))], dtype=torch.float64,
+                                   device=device),
+                 atol=1e-9, rtol=0.0, what="float64 logsumexp")
+
+
+@pytest.mark.parametrize("block_size_kv", [1, 2])
+def test_explicit_scale_replaces_the_default(impl, device, block_size_kv):
+    # head_dim 4, scale 2: scores [2·1, 0] = [2, 0] (the default would give [0.5, 0]).
+    query = torch.tensor([[1.0, 0.0, 0.0, 0.0]], device=device)
+    key = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]], device=device)
+    value = torch.tensor([[1.0], [0.0]], device=device)
+    output, lse = call(impl.flash_attention, query, key, value, scale=2.0,
+                       block_size_kv=block_size_kv)
+    first = math.exp(2.0) / (math.exp(2.0) + 1.0)
+    assert_close(output, torch.tensor([[first]], device=device), what="output with scale=2")
+    assert_close(lse, torch.tensor([math.log(math.exp(2.0) + 1.0)], device=device),
+                 what="logsumexp with scale=2")
+
+
 # ---------------------------------------------------------------- properties
 
 

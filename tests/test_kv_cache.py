@@ -1,5 +1,7 @@
 """Grader for the `kv_cache` kata: the cache by hand, decoding = full forward, FLOP growth."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -92,6 +94,34 @@ def test_attention_without_cache_is_causal_worked_example(impl, device):
 
 
 # ---------------------------------------------------------------- decoding = full forward
+
+
+def test_bfloat16_scores_are_computed_in_float32(impl, ref, device):
+    # bfloat16, head_dim 2, identity q/v/o projections and a zero key projection (the new
+    # token's own key scores 0 and gets weight ~e^-213). Two cached keys point along the
+    # query, lengths 1 and 1 + 1/128: scores ~213.1 and ~214.8, a gap of ~1.7 that bfloat16
+    # (spacing 1 at 128..256) rounds to 1. The output is the weight of the second key.
+    bf16 = torch.bfloat16
+    attention = impl.Attention(d_model=2, num_heads=1, layer=0)
+    with torch.no_grad():
+        for proj in (attention.q_proj, attention.v_proj, attention.o_proj):
+            proj.weight.copy_(torch.eye(2))
+        attention.k_proj.weight.zero_()
+    attention = attention.to(device=device, dtype=bf16)
+    x = torch.tensor([[[300.0, 0.0]]], dtype=bf16, device=device)  # position 2
+    query = ref.apply_rope(x.view(1, 1, 1, 2), torch.tensor([2], device=device)).double()
+    direction = query.flatten() / query.norm()
+    keys = torch.stack((direction, direction * (1 + 1 / 128))).to(bf16).view(1, 1, 2, 2)
+    values = torch.tensor([[[[0.0, 0.0], [1.0, 0.0]]]], dtype=bf16, device=device)
+    scores = (query.flatten() @ keys.view(2, 2).double().T) / math.sqrt(2)
+    second = 1.0 / (1.0 + math.exp(float(scores[0] - scores[1])))
+    cache = impl.KVCache(num_layers=1)
+    call(cache.update, 0, keys, values)
+    with torch.no_grad():
+        out = call(attention, x, cache)
+    expected = torch.tensor([[[second, 0.0]]], dtype=bf16, device=device)
+    assert_close(out, expected, what="bfloat16 attention output = weight of the longer key "
+                 f"(float32 scores {scores.tolist()}; bfloat16 scores round the gap to 1)")
 
 
 @few

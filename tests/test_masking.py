@@ -100,10 +100,10 @@ def test_combine_masks_worked_example_decoding_with_window(impl, device):
                  what="combine_masks(q_len=1, window=2)")
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
 def test_to_additive_is_zero_or_the_most_negative_finite_value(impl, device, dtype):
     mask = _bool([[T, F_], [F_, F_]], device)
-    lowest = torch.finfo(dtype).min  # float16: -65504, never -inf
+    lowest = torch.finfo(dtype).min  # float16: -65504; float64: -1.8e308, -inf in float32
     expected = torch.tensor([[0.0, lowest], [lowest, lowest]], dtype=dtype, device=device)
     assert_equal(call(impl.to_additive, mask, dtype), expected, what=f"to_additive(mask, {dtype})")
 
@@ -283,10 +283,24 @@ def test_left_padded_batch_attends_like_each_sequence_alone(impl, device, length
                      what=f"attention output of the real tokens of sequence {b} (length {n})")
 
 
+def test_lengths_and_sizes_at_the_edge_of_their_range_are_accepted(impl, device):
+    # lengths 0 and max_len are valid; max_len 0 gives an empty row; window 1 is the diagonal.
+    lengths = torch.tensor([0, 3], device=device)
+    assert_equal(call(impl.padding_mask, lengths, 3),
+                 _bool([[F_, F_, F_], [T, T, T]], device), what="padding_mask([0, 3], 3)")
+    assert_equal(call(impl.padding_mask, lengths, 3, side="left"),
+                 _bool([[F_, F_, F_], [T, T, T]], device), what="padding_mask([0, 3], 3, 'left')")
+    empty = call(impl.padding_mask, torch.tensor([0], device=device), 0)
+    assert tuple(empty.shape) == (1, 0), f"padding_mask([0], 0) has shape (1, 0), got {empty.shape}"
+    assert_equal(call(impl.sliding_window_mask, 2, 3, 1, device=device),
+                 _bool([[F_, T, F_], [F_, F_, T]], device),
+                 what="sliding_window_mask(2, 3, window=1): each query sees only itself")
+
+
 # ---------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("bad", [-3, 7])
+@pytest.mark.parametrize("bad", [-3, -1, 6, 7])  # max_len 5: -1 and 6 are the first invalid
 def test_padding_mask_rejects_bad_lengths_naming_the_value(impl, device, bad):
     lengths = torch.tensor([2, bad, 1], device=device)
     with pytest.raises(ValueError) as raised:
@@ -294,6 +308,11 @@ def test_padding_mask_rejects_bad_lengths_naming_the_value(impl, device, bad):
     message = str(raised.value)
     assert re.search(rf"(?<![\d-]){bad}(?!\d)", message), (
         f"the ValueError should name the bad length {bad}; it said: {message!r}")
+
+
+def test_padding_mask_rejects_a_negative_max_len(impl, device):
+    with pytest.raises(ValueError):
+        call(impl.padding_mask, torch.tensor([0], device=device), -1)
 
 
 def test_padding_mask_rejects_an_unknown_side(impl, device):
@@ -310,6 +329,8 @@ def test_sliding_window_rejects_window_below_one(impl, device, window):
 def test_causal_mask_rejects_negative_lengths(impl, device):
     with pytest.raises(ValueError):
         call(impl.causal_mask, -1, 3, device=device)
+    with pytest.raises(ValueError):
+        call(impl.causal_mask, 3, -1, device=device)
 
 
 def test_to_additive_rejects_a_non_bool_mask(impl, device):

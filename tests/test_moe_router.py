@@ -274,6 +274,33 @@ def test_loss_matches_switch_formula(impl, device, shape, seed, data):
     assert_close(loss, expected.float(), what="N · Σ_i f_i · P_i")
 
 
+def test_float64_logits_are_routed_in_float64(impl, device):
+    # Logits 1e8 and 1e8 + 1 are equal in float32. In float64 the two chosen experts have
+    # probabilities proportional to e and 1: renormalised weights e/(1+e) and 1/(1+e).
+    logits = torch.tensor([[1e8, 1e8 + 1.0, 0.0]], dtype=torch.float64, device=device)
+    weights, expert_ids = call(impl.route, logits, 2)
+    high = math.e / (1 + math.e)
+    assert_equal(expert_ids, torch.tensor([[1, 0]], device=device), what="expert_ids")
+    assert_close(weights, torch.tensor([[high, 1 - high]], dtype=torch.float64, device=device),
+                 what="float64 gate weights (a float32 softmax gives [0.5, 0.5])")
+    loss = call(impl.load_balancing_loss, logits, expert_ids)
+    # f = [1, 1, 0] (one token, two slots), P = [1 - high, high, ~0]: loss = 3 · (P_0 + P_1)
+    expected = 3 * (1 / (1 + math.e) + high + 0.0)
+    assert_close(loss, torch.tensor(expected, dtype=torch.float64, device=device),
+                 what="float64 load-balancing loss")
+
+
+@pytest.mark.parametrize("top_k", [1, 3])
+def test_top_k_of_one_and_of_every_expert_are_accepted(impl, device, top_k):
+    logits = torch.tensor([[0.2, 0.5, 0.3]], device=device).log()
+    weights, expert_ids = call(impl.route, logits, top_k, renormalize=False)
+    expected_ids, expected = [1, 2, 0][:top_k], [0.5, 0.3, 0.2][:top_k]
+    assert_equal(expert_ids, torch.tensor([expected_ids], device=device),
+                 what=f"expert_ids with top_k={top_k} of 3 experts")
+    assert_close(weights, torch.tensor([expected], device=device),
+                 what=f"raw gate weights with top_k={top_k}")
+
+
 # ---------------------------------------------------------------- bad input
 
 

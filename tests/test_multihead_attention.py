@@ -308,11 +308,40 @@ def test_large_scores_in_float16_do_not_overflow(impl, device):
     assert_close(call(module, x), exact.to(torch.float16), atol=1e-2, rtol=1e-2)
 
 
+def test_float64_module_computes_in_float64(impl, device):
+    # One head of size 2, identity projections, cross-attention. The query (1e4, 0) scores the
+    # keys (1, 0) and (1 + 1e-8, 1) at 1e4/√2 and (1e4 + 1e-4)/√2: float32 rounds 1 + 1e-8 to 1
+    # and gives weights [0.5, 0.5]; in float64 the second weight is sigmoid(1e-4/√2).
+    weights = {name: (w.double(), b) for name, (w, b) in _identity_weights(2, 1).items()}
+    module, _ = build(impl, 2, 1, weights=weights, dtype=torch.float64, device=device)
+    x = torch.tensor([[[1e4, 0.0]]], dtype=torch.float64, device=device)
+    context = torch.tensor([[[1.0, 0.0], [1.0 + 1e-8, 1.0]]], dtype=torch.float64, device=device)
+    gap = (1e4 * (1.0 + 1e-8) - 1e4) / math.sqrt(2)
+    second = 1.0 / (1.0 + math.exp(-gap))
+    expected = torch.tensor([[[(1 - second) + second * (1.0 + 1e-8), second]]],
+                            dtype=torch.float64, device=device)
+    assert_close(call(module, x, context), expected,
+                 what="float64 cross-attention output (a float32 computation gives [1, 0.5])")
+
+
+@pytest.mark.parametrize(("d_model", "num_heads", "num_kv_heads"),
+                         [(4, 4, 1), (4, 4, 4), (4, 1, 1), (6, 3, None)])
+def test_sizes_at_the_edge_of_their_range_are_accepted(impl, device, d_model, num_heads,
+                                                       num_kv_heads):
+    # head_dim 1, MQA (one kv head), MHA (kv heads = heads) and a single head are all valid.
+    module, weights = build(impl, d_model, num_heads, num_kv_heads, device=device)
+    x = randn((1, 3, d_model), 5, device=device)
+    kv = num_heads if num_kv_heads is None else num_kv_heads
+    assert_close(call(module, x), oracle(x, None, weights, num_heads, kv),
+                 what=f"MultiHeadAttention({d_model}, {num_heads}, {num_kv_heads}) output")
+
+
 # ---------------------------------------------------------------- bad input
 
 
 @pytest.mark.parametrize(("d_model", "num_heads", "num_kv_heads", "named"),
-                         [(10, 4, None, (10, 4)), (12, 6, 4, (6, 4)), (12, 4, 3, (4, 3))])
+                         [(10, 4, None, (10, 4)), (12, 6, 4, (6, 4)), (12, 4, 3, (4, 3)),
+                          (8, 4, 8, (4, 8))])
 def test_indivisible_sizes_raise_value_error_naming_them(impl, d_model, num_heads, num_kv_heads,
                                                          named):
     with pytest.raises(ValueError) as raised:

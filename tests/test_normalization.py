@@ -79,6 +79,30 @@ def test_zero_row_gives_zeros_not_nan(impl, device):
                  what="rms_norm of an all-zero row")
 
 
+@pytest.mark.parametrize("offset", [1e4, 1e6])
+def test_layer_norm_of_a_large_offset_row_is_exact(impl, device, offset):
+    # offset + [0, 1, 2, 3] is exact in float32: mean offset + 1.5, biased variance 1.25.
+    # One-pass E[x²] - mean² cancels catastrophically here (0 or negative: inf or NaN).
+    x = offset + torch.tensor([[0.0, 1.0, 2.0, 3.0]], device=device)
+    expected = torch.tensor([[-1.5, -0.5, 0.5, 1.5]], device=device) / math.sqrt(1.25 + 1e-5)
+    assert_close(call(impl.layer_norm, x), expected,
+                 what=f"layer_norm of {offset:g} + [0, 1, 2, 3] (variance from x - mean, not "
+                      "E[x²] - mean²)")
+
+
+def test_float64_inputs_are_normalised_in_float64(impl, device):
+    # 1e8 + [0, 1, 2, 3] rounds to 1e8 (spacing 8) in float32; [3e20, 4e20] squares overflow
+    # float32 (max 3.4e38). In float64 both are exact.
+    x = 1e8 + torch.tensor([[0.0, 1.0, 2.0, 3.0]], dtype=torch.float64, device=device)
+    expected = torch.tensor([[-1.5, -0.5, 0.5, 1.5]], dtype=torch.float64,
+                            device=device) / math.sqrt(1.25 + 1e-5)
+    assert_close(call(impl.layer_norm, x), expected, what="float64 layer_norm of 1e8 + [0, 1, 2, 3]")
+    x = torch.tensor([[3e20, 4e20]], dtype=torch.float64, device=device)
+    rms = math.sqrt((9e40 + 16e40) / 2)
+    expected = torch.tensor([[3e20 / rms, 4e20 / rms]], dtype=torch.float64, device=device)
+    assert_close(call(impl.rms_norm, x), expected, what="float64 rms_norm of [3e20, 4e20]")
+
+
 # ---------------------------------------------------------------- properties
 
 
@@ -192,6 +216,7 @@ def test_float16_squares_that_overflow_need_the_upcast(impl, device, which):
 def test_wrong_parameter_shape_raises_value_error_naming_it(impl, device, which):
     x = torch.zeros(2, 3, 5, device=device)
     wrong = torch.ones(4, device=device)
+    _raises_for(impl, which, x, torch.ones(1, device=device))  # (1,) would broadcast silently
     with pytest.raises(ValueError) as raised:
         if which == "layer_norm_weight":
             call(impl.layer_norm, x, wrong)
@@ -203,3 +228,13 @@ def test_wrong_parameter_shape_raises_value_error_naming_it(impl, device, which)
     assert re.search(r"\b4\b", message) and re.search(r"\b5\b", message), (
         f"the ValueError should name the parameter's shape (4,) and d_model 5; it said: "
         f"{message!r}")
+
+
+def _raises_for(impl, which, x, wrong):
+    with pytest.raises(ValueError):
+        if which == "layer_norm_weight":
+            call(impl.layer_norm, x, wrong)
+        elif which == "layer_norm_bias":
+            call(impl.layer_norm, x, None, wrong)
+        else:
+            call(impl.rms_norm, x, wrong)

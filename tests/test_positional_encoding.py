@@ -64,6 +64,29 @@ def test_offset_matrix_worked_example(impl, device):
     assert_close(matrix, torch.tensor([[c, s], [-s, c]], device=device), what="offset matrix M_1")
 
 
+def test_positions_near_one_hundred_thousand_need_float64_angles(impl, device):
+    # d_model 512: p · ω_i in float32 near p = 10^5 is off by up to ~7e-3 radians.
+    positions = torch.tensor([99_999, 100_000], device=device)
+    expected = paper_formula(positions, 512, 10000.0)
+    assert_close(call(impl.sinusoidal_encoding, positions, 512), expected.float(),
+                 what="encoding at positions 99999 and 100000 (float32 result)")
+
+
+def test_float64_result_is_exact_to_float64(impl, device):
+    # dtype=float64: the values must be float64 sines, not float32 ones cast up (~3e-8 off).
+    positions = torch.tensor([3, 1000, 99_999], device=device)
+    expected = paper_formula(positions, 8, 10000.0)
+    assert_close(call(impl.sinusoidal_encoding, positions, 8, 10000.0, torch.float64), expected,
+                 atol=1e-9, rtol=0.0, what="float64 encoding (computed and kept in float64)")
+    shift = 99_999
+    omega = 10000.0 ** (-torch.arange(0, 8, 2, dtype=torch.float64) / 8)
+    c, s_ = torch.cos(shift * omega), torch.sin(shift * omega)
+    expected = torch.block_diag(*[torch.tensor([[c[i], s_[i]], [-s_[i], c[i]]])
+                                  for i in range(4)]).to(device)
+    assert_close(call(impl.offset_matrix, shift, 8, dtype=torch.float64, device=device), expected,
+                 atol=1e-9, rtol=0.0, what=f"float64 offset_matrix({shift}, 8)")
+
+
 # ---------------------------------------------------------------- properties
 
 
@@ -160,7 +183,7 @@ def test_offset_matrix_matches_the_formula(impl, device, pair, base, shift):
 # ---------------------------------------------------------------- bad input
 
 
-@pytest.mark.parametrize("d_model", [5, 0, -4])
+@pytest.mark.parametrize("d_model", [5, 1, 0, -4])
 @pytest.mark.parametrize("function", ["sinusoidal_encoding", "offset_matrix"])
 def test_odd_or_non_positive_d_model_raises_value_error(impl, device, function, d_model):
     first = torch.arange(3, device=device) if function == "sinusoidal_encoding" else 1

@@ -91,6 +91,25 @@ def test_default_positions_count_from_zero(impl, device):
     assert_close(_rope(impl, x), expected.view(1, 1, 3, 2))
 
 
+def test_tables_are_exact_at_long_positions(impl, device):
+    # head_dim 2: θ_0 = 1, so row p holds cos(p), sin(p). Positions past 256 are not exact in
+    # bfloat16 (257 rounds to 256), and cos(257) - cos(256) is about 0.9.
+    positions = [255, 256, 257, 1000, 4095]
+    cos, sin = call(impl.rope_tables, 2, 4096, device=device)
+    assert_close(cos[positions], torch.tensor([[math.cos(p)] for p in positions], device=device),
+                 what=f"cos table rows {positions}")
+    assert_close(sin[positions], torch.tensor([[math.sin(p)] for p in positions], device=device),
+                 what=f"sin table rows {positions}")
+
+
+def test_float64_x_is_rotated_in_float64(impl, device):
+    # Position 0 is the identity; 100000001 is exact in float64 but rounds to 1e8 in float32.
+    x = torch.tensor([100000001.0, 0.0], dtype=torch.float64, device=device).view(1, 1, 1, 2)
+    out = _rope(impl, x, position_ids=torch.tensor([0], device=device))
+    assert_close(out, x, atol=0.0, rtol=1e-15,
+                 what="float64 x at position 0 (a float32 computation gives 1e8)")
+
+
 # ---------------------------------------------------------------- properties
 
 
@@ -234,3 +253,28 @@ def test_position_outside_the_tables_raises_value_error(impl, device, bad):
     assert re.search(rf"(?<!\d){bad}\b", str(raised.value)), (
         f"apply_rope with position {bad} and max_position 8: the ValueError should name the "
         f"position; it said: {str(raised.value)!r}")
+
+
+def test_last_position_of_the_tables_is_accepted(impl, device):
+    # max_position 8: position 7 is the last valid one (8 raises, tested above).
+    cos, sin = call(impl.rope_tables, 2, 8, device=device)
+    x = torch.tensor([[1.0, 0.0]] * 2, device=device).view(1, 1, 2, 2)
+    out = call(impl.apply_rope, x, cos, sin, torch.tensor([0, 7], device=device))
+    expected = torch.tensor([[1.0, 0.0], [math.cos(7), math.sin(7)]], device=device)
+    assert_close(out, expected.view(1, 1, 2, 2), what="x at positions [0, 7] with max_position 8")
+
+
+def test_default_positions_beyond_the_tables_raise_value_error(impl, device):
+    # position_ids=None means 0 .. seq - 1: seq == max_position fits, seq == max_position + 1
+    # needs position 8, which tables of 8 positions do not hold.
+    cos, sin = call(impl.rope_tables, 2, 8, device=device)
+    fits = torch.tensor([[1.0, 0.0]] * 8, device=device).view(1, 1, 8, 2)
+    out = call(impl.apply_rope, fits, cos, sin)
+    expected = torch.tensor([[math.cos(p), math.sin(p)] for p in range(8)], device=device)
+    assert_close(out, expected.view(1, 1, 8, 2), what="seq 8 with max_position 8")
+    too_long = torch.zeros(1, 1, 9, 2, device=device)
+    with pytest.raises(ValueError) as raised:
+        call(impl.apply_rope, too_long, cos, sin)
+    assert re.search(r"\b8\b", str(raised.value)), (
+        "apply_rope with seq 9, position_ids=None and max_position 8: the ValueError should "
+        f"name the position or max_position; it said: {str(raised.value)!r}")

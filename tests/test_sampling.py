@@ -1,5 +1,7 @@
 """Grader for the `sampling` kata: worked examples, properties, then float64 oracles."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import assume, given, settings
@@ -129,6 +131,17 @@ def test_top_p_ties_at_the_boundary_keep_the_documented_count(impl, device):
     assert int(kept.sum()) == 2, (
         f"top_p=0.5 over [0.2, 0.4, 0.2, 0.2] must keep 2 tokens (0.4 and one 0.2), kept "
         f"{kept.int().tolist()}")
+
+
+def test_top_p_exact_boundary_drops_the_token_after_it(impl, device):
+    logits = _log([[0.3, 0.1, 0.1, 0.5]], device)
+    # descending: 0.5 (id 3), 0.3 (id 0), then 0.1, 0.1 with preceding mass exactly 0.8 and
+    # 0.9. top_p=0.8: the mass before each 0.1 reaches 0.8, so only ids 3 and 0 are kept.
+    # (In float32, cumsum - p gives 0.79999995 for the first 0.1 and wrongly keeps it.)
+    out = call(impl.top_p_filter, logits, 0.8)
+    expected = logits.clone()
+    expected[0, [1, 2]] = NEG_INF
+    assert_close(out, expected, what="top_p=0.8 over probabilities [0.3, 0.1, 0.1, 0.5]")
 
 
 def test_min_p_worked_example(impl, device):
@@ -306,6 +319,50 @@ def test_seeded_sample_frequencies_match_filtered_distribution(impl, device, con
     assert_close(frequencies, expected.cpu(), atol=0.02, rtol=0.0,
                  what=f"frequencies of {draws} seeded draws vs the filtered distribution "
                       f"(temperature={temperature}, top_k={top_k}, top_p={top_p}, min_p={min_p})")
+
+
+def test_half_precision_logits_are_sampled_in_float32(impl, device):
+    # float16 logits near its maximum (65504): divided by temperature 0.5 in float16 they
+    # overflow to inf (and the softmax to NaN); in float32 they are 120000 and 119936, a gap
+    # of 64, so token 0 has probability 1 - e^-64.
+    logits = torch.tensor([[60000.0, 59968.0, 0.0]], dtype=torch.float16, device=device)
+    tokens = call(impl.sample, logits.expand(16, -1),
+                  torch.Generator(device=device).manual_seed(0), temperature=0.5)
+    assert_equal(tokens, torch.zeros(16, dtype=torch.int64, device=device),
+                 what="tokens sampled from float16 logits [60000, 59968, 0] at temperature 0.5 "
+                      "(upcast to float32 before dividing by the temperature)")
+
+
+@pytest.mark.parametrize("case", ["top_p_one", "top_p_tiny", "min_p_zero", "min_p_one",
+                                  "penalty_one"])
+def test_parameters_at_the_edge_of_their_range_are_accepted(impl, device, case):
+    logits = _log([[0.2, 0.5, 0.3]], device)
+    keep_all, argmax_only = logits.clone(), logits.clone()
+    argmax_only[0, [0, 2]] = NEG_INF
+    ids = torch.tensor([[1]], device=device)
+    runs = {  # (call, expected, what)
+        "top_p_one": (lambda: call(impl.top_p_filter, logits, 1.0), keep_all,
+                      "top_p=1 keeps every token"),
+        "top_p_tiny": (lambda: call(impl.top_p_filter, logits, 1e-9), argmax_only,
+                       "top_p=1e-9 keeps only the argmax"),
+        "min_p_zero": (lambda: call(impl.min_p_filter, logits, 0.0), keep_all,
+                       "min_p=0 keeps every token"),
+        "min_p_one": (lambda: call(impl.min_p_filter, logits, 1.0), argmax_only,
+                      "min_p=1 keeps only the most likely token"),
+        "penalty_one": (lambda: call(impl.apply_repetition_penalty, logits, ids, 1.0), keep_all,
+                        "penalty=1 changes nothing"),
+    }
+    run, expected, what = runs[case]
+    assert_close(run(), expected, what=what)
+
+
+@pytest.mark.parametrize("case", ["top_p", "min_p"])
+def test_parameters_just_above_one_raise_value_error(impl, device, case):
+    logits = torch.zeros(1, 4, device=device)
+    bad = math.nextafter(1.0, 2.0)
+    function = impl.top_p_filter if case == "top_p" else impl.min_p_filter
+    with pytest.raises(ValueError):  # 1 is the last valid value
+        call(function, logits, bad)
 
 
 # ---------------------------------------------------------------- oracle

@@ -62,6 +62,19 @@ def test_extreme_logits_do_not_overflow(impl, device, dtype):
                  what="softmax of ±1e4 logits")
 
 
+def test_float64_inputs_are_computed_in_float64(impl, device):
+    # 1e8 and 1e8 + 1 are distinct in float64 but equal in float32 (spacing 8 there).
+    x = torch.tensor([1e8, 1e8 + 1.0], dtype=torch.float64, device=device)
+    lse = 1e8 + 1.0 + math.log1p(math.exp(-1.0))
+    expected_softmax = torch.tensor([1 / (1 + math.e), math.e / (1 + math.e)],
+                                    dtype=torch.float64, device=device)
+    assert_close(call(impl.softmax, x), expected_softmax,
+                 what="float64 softmax([1e8, 1e8 + 1]) (a float32 computation gives [0.5, 0.5])")
+    assert_close(call(impl.log_softmax, x), x - lse, what="float64 log_softmax([1e8, 1e8 + 1])")
+    assert_close(call(impl.logsumexp, x), torch.tensor(lse, dtype=torch.float64, device=device),
+                 atol=1e-6, rtol=0.0, what="float64 logsumexp([1e8, 1e8 + 1]) = 1e8 + 1.3133")
+
+
 def test_logsumexp_of_only_negative_infinity_is_negative_infinity(impl, device):
     x = torch.tensor([[float("-inf")] * 3, [0.0, float("-inf"), 0.0]], device=device)
     expected = torch.tensor([float("-inf"), math.log(2.0)], device=device)
@@ -319,6 +332,15 @@ def test_target_out_of_range_raises_value_error_naming_it(impl, device):
         call(impl.cross_entropy, logits, torch.tensor([1, 7], device=device))
     assert re.search(r"\b7\b", str(raised.value)), (
         f"the ValueError should name the bad target 7; it said: {str(raised.value)!r}")
+
+
+def test_target_equal_to_vocab_raises_and_the_last_class_is_accepted(impl, device):
+    logits = torch.zeros(2, 4, device=device)  # uniform: each counted target costs log 4
+    with pytest.raises(ValueError):
+        call(impl.cross_entropy, logits, torch.tensor([1, 4], device=device))
+    loss = call(impl.cross_entropy, logits, torch.tensor([0, 3], device=device))
+    assert_close(loss, torch.tensor(math.log(4.0), device=device),
+                 what="cross_entropy of uniform logits with targets 0 and vocab - 1 = 3")
 
 
 def test_negative_target_that_is_not_ignore_index_raises_value_error(impl, device):

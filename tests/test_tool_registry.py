@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 import jsonschema
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kata.check import assert_equal, call
@@ -295,6 +295,37 @@ def test_bad_arguments_get_an_error_message_and_the_tool_never_runs(impl, case):
                         "are invalid: validate before calling it")
 
 
+MALFORMED_ARGUMENTS = {
+    "invalid_json": "{host: 'example.org'}",
+    "truncated": '{"host": "example.org"',
+    "empty_string": "",
+    "json_null": "null",
+    "json_array": "[]",
+    "json_string": '"{}"',
+    "json_number": "0",
+    "not_a_string": None,
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED_ARGUMENTS))
+def test_malformed_arguments_never_run_a_tool_on_its_defaults(impl, case):
+    # Every parameter has a default, so {} would be valid: falling back to {} (or treating
+    # null, "" or [] as "no arguments") would run the tool on arguments the model never sent.
+    runs = []
+
+    def ping(host: str = "localhost", count: int = 1) -> str:
+        """Ping a host."""
+        runs.append((host, count))
+        return "pong"
+
+    registry = _registry(impl, ping)
+    arguments = MALFORMED_ARGUMENTS[case]
+    message = call(registry.dispatch, _tool_call("ping", arguments, "call_3"))
+    _assert_error(message, "call_3", f"arguments {arguments!r} ({case})")
+    assert runs == [], (f"ping ran with {runs} although its arguments {arguments!r} are not a "
+                        "JSON object: answer with an error, never fall back to the defaults")
+
+
 def test_unknown_tool_gets_an_error_naming_it(impl):
     registry = _registry(impl, get_weather)
     message = call(registry.dispatch, _tool_call("get_wether", '{"city": "Paris"}', "call_9"))
@@ -426,6 +457,8 @@ def test_json_schema_of_nested_hints_follows_the_mapping(impl, pair):
 # ---------------------------------------------------------------- bad input
 
 
+@example(name="a" * 64)  # the longest valid name (65 characters raise, below)
+@example(name="x")  # the shortest
 @given(name=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True))
 def test_every_name_matching_the_pattern_is_accepted(impl, name):
     registry = _registry(impl, add, name=name)

@@ -74,6 +74,23 @@ def test_final_norm_weight_scales_the_logits(impl, device):
                  what="logits: the final norm's weight must be applied before the head")
 
 
+def test_tied_head_passes_gradients_to_the_shared_embedding(impl, device):
+    # Token 2 is not in the input, so row 2 of the embedding reaches logit[..., 2] only through
+    # the tied head: d logit_2 / d E[2] = h = rmsnorm(E[0]) = (√2, 0) with eps 0.
+    model = impl.TinyLM(vocab=3, d_model=2, num_layers=0, num_heads=1, d_ff=2, eps=0.0)
+    with torch.no_grad():
+        model.embed.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 4.0]]))
+    model.to(device)
+    logits = call(model.forward, torch.tensor([[0]], device=device))
+    logits[0, 0, 2].backward()
+    grad = model.embed.weight.grad
+    assert grad is not None, (
+        "embed.weight got no gradient from the logits: the head must be embed.weight itself "
+        "(logits = h @ embed.weight.T), not a detached copy")
+    assert_close(grad[2], torch.tensor([math.sqrt(2), 0.0], device=device),
+                 what="gradient of logit 2 with respect to embedding row 2 (through the tied head)")
+
+
 # ---------------------------------------------------------------- properties
 
 
@@ -190,8 +207,18 @@ def test_token_id_outside_vocabulary_raises_value_error_naming_it(impl, device):
     with pytest.raises(ValueError) as raised:
         call(model.forward, torch.tensor([[1, 2, 9]], device=device))
     assert "9" in str(raised.value), f"the ValueError should name the id 9: {raised.value}"
+    with pytest.raises(ValueError):  # the first id outside [0, 5) is 5, the vocabulary size
+        call(model.forward, torch.tensor([[0, 5]], device=device))
     with pytest.raises(ValueError):
         call(model.forward, torch.tensor([[-1, 0]], device=device))
+
+
+def test_first_and_last_ids_of_the_vocabulary_are_accepted(impl, device):
+    model = _lm(impl, (5, 1, 1, 2, 3), 0, device)
+    logits = call(model.forward, torch.tensor([[0, 4]], device=device))
+    assert logits.shape == (1, 2, 5), (
+        f"ids 0 and vocab - 1 = 4 are valid: expected logits of shape [1, 2, 5], got "
+        f"{list(logits.shape)}")
 
 
 def test_one_dimensional_input_ids_raise_value_error(impl, device):
