@@ -117,8 +117,12 @@ class WarmGrader:
         return KataResult.from_dict(reply["result"])
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        if self.process is not None:
+            from kata.grade import end_group
+
+            end_group(self.process)  # the child and anything the graded code started
+            if self.process.poll() is None:
+                self.process.kill()
             self.process.wait()
         self.process = None
         self.running_file.unlink(missing_ok=True)
@@ -171,7 +175,27 @@ def _serve() -> None:
         request = json.loads(line)
         kata = find_kata(request["kata"], katas)
         data = _pytest(kata, request["target"], out, profiles, request["quick"])
+        _end_strays()
         replies.write(json.dumps(data) + "\n")
+
+
+def _end_strays() -> None:
+    """Stop the processes the graded code started: the rest of this child's process group.
+
+    SIGTERM goes to the group while this process ignores it; what ignores SIGTERM too is
+    killed with the whole group when the loop closes the grader (`WarmGrader.close`).
+    """
+    if os.name != "posix" or os.getpgrp() != os.getpid():
+        return
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(0, signal.SIGTERM)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _pytest(kata: Kata, target: str, out: Path, profiles: dict, quick: bool) -> dict:

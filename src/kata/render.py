@@ -35,6 +35,11 @@ def headline(result: KataResult) -> str:
         return f"{result.kata}: crashed ({result.target})"
     if result.graded == 0 and result.tests:
         return f"{result.kata}: nothing graded, {len(result.tests)} not covered ({result.target})"
+    if not result.complete:  # -k, -m, node ids, --deselect, -x: never a pass
+        text = f"{result.kata}: {result.passed}/{result.graded} selected passing — partial run"
+        if result.selected_ok:
+            text += ", not recorded as passing"
+        return f"{text} ({result.target})"
     text = f"{result.kata}: {result.passed}/{result.graded} passing"
     if result.not_started:
         text += " — not started"
@@ -52,7 +57,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
     first failure.
     """
     lines = []
-    style = "green" if result.ok else ("yellow" if result.not_started else "red")
+    style = "green" if result.ok else (
+        "yellow" if result.not_started or result.selected_ok else "red")
     head = headline(result)
     if quick and result.not_started:
         head = f"{result.kata}: not started ({result.target})"
