@@ -155,6 +155,8 @@ def record(result: KataResult, source: str = "grade") -> str:
         with open_store(root) as store:
             store.record_run(result, kind=kind, source=source,
                              file_sha=file_sha(path) if path and path.is_file() else "")
+            if store.problem:  # read-only: recorded in memory only
+                return render.store_warning(store.problem)
     except (StoreError, OSError) as error:
         return render.store_warning(str(error))
     return ""

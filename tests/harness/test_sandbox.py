@@ -240,3 +240,16 @@ def test_a_failure_never_prints_the_reference_source(repo, tb):
     out = process.stdout + process.stderr
     assert "2 failed" in out, out
     assert "return x + 1" not in out and "BEGIN SOLUTION" not in out, out
+
+
+# ---------------------------------------------------------------- 5. a broken .kata/
+
+
+def test_grading_prints_its_verdict_whatever_state_kata_is_in(sandbox):
+    (sandbox / ".kata").write_text("a file where the folder should be")
+    process = kata(sandbox, "grade", "attention")
+    assert process.returncode == 1
+    assert "attention: 0/" in process.stdout and "not started" in process.stdout, process.stdout
+    assert "Traceback" not in process.stdout + process.stderr, process.stderr
+    problem = process.stderr.strip().splitlines()
+    assert len(problem) == 1 and str(sandbox / ".kata") in problem[0], process.stderr
