@@ -41,8 +41,18 @@ class WarmGrader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.process: subprocess.Popen | None = None
-        self.running_file = root / ".kata" / "results" / f"grader-{os.getpid()}.running"
-        self.log = root / ".kata" / "logs" / f"grader-{os.getpid()}.log"
+        sweep_leftovers(root)
+        results, logs = root / ".kata" / "results", root / ".kata" / "logs"
+        try:
+            for folder in (results, logs):
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".probe-{os.getpid()}"
+                probe.touch()
+                probe.unlink()
+        except OSError:  # a read-only or broken .kata/: grade all the same
+            results = logs = Path(tempfile.mkdtemp(prefix="kata-grader-"))
+        self.running_file = results / f"grader-{os.getpid()}.running"
+        self.log = logs / f"grader-{os.getpid()}.log"
 
     def start(self, warm: list[Kata] = ()) -> None:
         """Start the child now (it imports torch while the learner reads), warming `warm`."""
@@ -57,7 +67,8 @@ class WarmGrader:
         package = str(Path(__file__).resolve().parents[1])
         path = os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH", "")]))
         env = child_env(KATA_ROOT=str(self.root), KATA_RUNNING_FILE=str(self.running_file),
-                        PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
+                        KATA_GRADER_LOG=str(self.log), PYTHONDONTWRITEBYTECODE="1",
+                        PYTHONPATH=path)
         env.pop("PY_COLORS", None)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w", encoding="utf-8") as log:  # startup errors only
@@ -136,6 +147,21 @@ class WarmGrader:
         self.close()
 
 
+def sweep_leftovers(root: Path) -> None:
+    """Remove what graders of dead loops left (kill -9, a closed terminal): their running
+    markers and empty logs. A log with content is kept: it holds a startup error."""
+    from kata.store import _alive
+
+    for pattern in ("results/grader-*.running", "logs/grader-*.log"):
+        for path in (root / ".kata").glob(pattern):
+            try:
+                pid = int(path.stem.split("-", 1)[1])
+                if not _alive(pid) and (path.suffix == ".running" or not path.stat().st_size):
+                    path.unlink()
+            except (ValueError, IndexError, OSError):
+                continue
+
+
 def _display(target: Path, root: Path) -> str:
     try:
         return str(target.resolve().relative_to(root.resolve()))
@@ -171,12 +197,27 @@ def _serve() -> None:
     out = Path(tempfile.mkdtemp(prefix="kata-grader-")) / "result.json"
     for kata_id in sys.argv[1:]:
         _warm(find_kata(kata_id, katas), out, profiles)
-    for line in sys.stdin:
-        request = json.loads(line)
-        kata = find_kata(request["kata"], katas)
-        data = _pytest(kata, request["target"], out, profiles, request["quick"])
-        _end_strays()
-        replies.write(json.dumps(data) + "\n")
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            kata = find_kata(request["kata"], katas)
+            data = _pytest(kata, request["target"], out, profiles, request["quick"])
+            _end_strays()
+            replies.write(json.dumps(data) + "\n")
+    except BrokenPipeError:
+        pass  # the loop is gone (killed): nobody to reply to
+    _tidy()
+
+
+def _tidy() -> None:
+    """The loop closed our stdin or died: leave no empty log or marker behind."""
+    for variable in ("KATA_GRADER_LOG", "KATA_RUNNING_FILE"):
+        path = Path(os.environ.get(variable, ""))
+        try:
+            if path.name and (variable == "KATA_RUNNING_FILE" or not path.stat().st_size):
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def _end_strays() -> None:

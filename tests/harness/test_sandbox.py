@@ -253,3 +253,31 @@ def test_grading_prints_its_verdict_whatever_state_kata_is_in(sandbox):
     assert "Traceback" not in process.stdout + process.stderr, process.stderr
     problem = process.stderr.strip().splitlines()
     assert len(problem) == 1 and str(sandbox / ".kata") in problem[0], process.stderr
+
+
+# ---------------------------------------------------------------- 6. a killed practice session
+
+
+def test_a_killed_practice_is_closed_as_abandoned_and_leaves_no_empty_log(sandbox):
+    import signal
+
+    practice = subprocess.Popen([sys.executable, "-m", "kata", "practice", "attention",
+                                 "--minutes", "5"], cwd=sandbox, env=_env(sandbox),
+                                stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+    log = sandbox / ".kata" / "logs" / f"grader-{practice.pid}.log"
+    deadline = time.monotonic() + 60
+    while not log.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert log.exists(), "practice did not start its grader"
+    practice.send_signal(signal.SIGKILL)
+    practice.wait()
+    deadline = time.monotonic() + 90  # the grader finishes warming up, sees EOF, tidies up
+    while log.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not log.exists(), "an empty grader log was left behind"
+    stats = kata(sandbox, "stats", "attention")
+    assert stats.returncode == 0, stats.stderr
+    with open_store(sandbox) as store:
+        (attempt,) = store.attempts("attention")
+    assert attempt.outcome == "abandoned" and attempt.ended is not None
