@@ -90,7 +90,7 @@ class _State:
         self.timed_out = False
         self.rules_broken = False
         self.expected: dict[str, list[str]] = {}  # kata id -> every test item its file defines
-        self.exitstatus = 0
+        self.exitstatus: int | None = None  # set once the session finished
 
     @property
     def catalog(self) -> dict[str, Kata]:
@@ -179,13 +179,14 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     gc.freeze()  # skip the slow final collection of torch's objects at exit
-    if config.getoption("kata_exit", False):
+    state = config.stash.get(_KEY, None)
+    if config.getoption("kata_exit", False) and state is not None and state.exitstatus is not None:
         # The verdict is written and printed: a non-daemon thread the graded code started must
         # not keep the process alive (the interpreter would join it). The launcher then ends
         # the process group, so anything the code spawned ends too (kata.grade).
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(int(_state(config).exitstatus))
+        os._exit(int(state.exitstatus))
 
 
 # ---------------------------------------------------------------- fixtures
