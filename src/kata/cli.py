@@ -68,10 +68,20 @@ def cmd_verify(args: argparse.Namespace, extra: list[str]) -> int:
     return 0 if reports and not errors and all(r.ok for r in reports) else 1
 
 
-def _store(root=None):
+def _store(root=None, fallback: bool = False):
+    """The progress store; a store problem is one line on stderr.
+
+    A read-only store is read into memory (its history shows; nothing new is kept). With
+    `fallback`, a broken store gives way to an empty one in memory, so hints and the loops
+    work without it; otherwise StoreError ends the command (main prints it).
+    """
+    from kata import render
     from kata.store import open_store
 
-    return open_store(root or repo_root())
+    store = open_store(root or repo_root(), fallback=fallback)
+    if store.problem:
+        print(render.store_warning(store.problem), file=sys.stderr)
+    return store
 
 
 def cmd_list(args: argparse.Namespace, extra: list[str]) -> int:
@@ -105,7 +115,7 @@ def cmd_hint(args: argparse.Namespace, extra: list[str]) -> int:
 
     kata = find_kata(args.id, _catalog())
     total = len(hints.levels(kata))
-    with _store() as store:
+    with _store(fallback=True) as store:
         if args.all:
             shown, level = hints.reveal_all(kata, store), total
         else:
@@ -214,7 +224,7 @@ def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
     if path is not None and path.suffix != ".py":
         print(f"kata: --file {args.file}: give a .py path", file=sys.stderr)
         return 2
-    with _store(root) as store, grader, inbox_type() as inbox:
+    with _store(root, fallback=True) as store, grader, inbox_type() as inbox:
         grader.start(warm=[kata])  # imports torch while the learner reads the stub
         session = Session(kata, store=store, grader=grader, inbox=inbox, screen=screen,
                           clock=clock, minutes=args.minutes, blind=args.blind, path=path)
@@ -232,7 +242,7 @@ def cmd_watch(args: argparse.Namespace, extra: list[str]) -> int:
     if args.ids:
         katas = [find_kata(i, katas) for i in args.ids]
     _clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
-    with _store(root) as store, grader, inbox_type() as inbox:
+    with _store(root, fallback=True) as store, grader, inbox_type() as inbox:
         return Watch(katas, store=store, grader=grader, inbox=inbox, screen=screen).run()
 
 
@@ -246,7 +256,7 @@ def cmd_mock(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"kata: --track {track}: use one of {', '.join(TRACKS)}", file=sys.stderr)
             return 2
     clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
-    with _store(root) as store, grader:
+    with _store(root, fallback=True) as store, grader:
         return run_mock(_catalog(), store=store, grader=grader, inbox_factory=inbox_type,
                         screen=screen, clock=clock, minutes=args.minutes, tracks=args.track)
 

@@ -9,6 +9,7 @@ nothing; the warm grader of `kata watch` builds them all before the first save.
 
 from __future__ import annotations
 
+import sys
 import types
 import weakref
 from typing import Any
@@ -74,6 +75,7 @@ def _module(kata: Kata, mutant: Mutant) -> types.ModuleType | None:
             mutated = mutant.apply(source, str(kata.solution))
             name = f"kata_mutant_{kata.id}_{mutant.id}"
             _MODULES[key] = module_from_source(mutated, name, str(kata.solution))
+            sys.modules.pop(name, None)  # near-reference code: not where learner code looks
         except Exception:  # a stale mutant is verify's business, not the learner's
             _MODULES[key] = None
     return _MODULES[key]

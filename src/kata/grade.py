@@ -3,6 +3,13 @@
 The child process runs pytest with the grading plugin and writes a JSON result. If it dies
 without writing one (segfault, `os._exit`, out of memory), the launcher writes a "crashed"
 result naming the test that was running.
+
+The child starts in its own session (so its own process group). Once the verdict is printed it
+exits at once (`--kata-exit`: a non-daemon thread left by the graded code cannot keep it
+alive), and the launcher then kills whatever is left in that group (a `sleep` the code
+started), so nothing outlives the grade. The child writes its result and running-test marker in
+a temporary folder, so a read-only `.kata/` cannot cost the verdict; the result is then copied
+to `.kata/results/<id>.json` when that folder is writable.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 from kata import render
@@ -20,6 +29,9 @@ from kata.results import KataResult, read_result, write_json
 from kata.target import TargetError, resolve_target
 
 MEMORY_LIMIT_GIB = float(os.environ.get("KATA_MEMORY_LIMIT_GB", "8"))
+# Seconds a child may linger after writing its verdict before its process group is killed (a
+# backstop: the plugin ends the process itself).
+AFTER_VERDICT = 10.0
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -38,7 +50,8 @@ def _limit_memory() -> None:
 
 def pytest_command(kata: Kata, result_path: Path, pytest_args: list[str]) -> list[str]:
     return [sys.executable, "-m", "pytest", str(kata.test), "--kata-quiet", "-q", "--no-header",
-            "--disable-warnings", "-p", "no:faulthandler", f"--kata-result={result_path}", *pytest_args]
+            "--disable-warnings", "-p", "no:faulthandler", "--kata-exit",
+            f"--kata-result={result_path}", *pytest_args]
 
 
 def _crash_message(returncode: int, running: str) -> str:
@@ -53,28 +66,60 @@ def _crash_message(returncode: int, running: str) -> str:
     return f"The grading process {how}{where}. Nothing after that point was graded."
 
 
+def end_group(process: subprocess.Popen) -> None:
+    """Kill what is left of the process group `process` leads (it was started in a new session)."""
+    if os.name == "posix":
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # nothing left in the group
+
+
+def _run_child(command: list[str], env: dict[str, str], result_path: Path) -> int:
+    process = subprocess.Popen(command, env=env, start_new_session=os.name == "posix",
+                               preexec_fn=_limit_memory if os.name == "posix" else None)
+    try:
+        lingering_since = None
+        while True:
+            try:
+                return process.wait(timeout=0.25)
+            except subprocess.TimeoutExpired:
+                if lingering_since is None and result_path.exists():
+                    lingering_since = time.monotonic()
+                if lingering_since is not None and time.monotonic() - lingering_since > AFTER_VERDICT:
+                    end_group(process)
+    finally:  # also on Ctrl-C: the child, in its own session, did not get the SIGINT
+        end_group(process)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _keep(kata: Kata, result: KataResult) -> None:
+    """Copy the result to `.kata/results/<id>.json`, when that folder can be written."""
+    try:
+        write_json(kata.root / ".kata" / "results" / f"{kata.id}.json", result.to_dict())
+    except OSError:
+        pass  # a read-only .kata/: the verdict is printed all the same
+
+
 def grade_one(kata: Kata, pytest_args: list[str], color: bool) -> KataResult | None:
-    results = kata.root / ".kata" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    result_path = results / f"{kata.id}.json"
-    running = results / f"{kata.id}.running"
-    result_path.unlink(missing_ok=True)
-    env = child_env(KATA_RUNNING_FILE=str(running), KATA_ROOT=str(kata.root))
-    if color and "PY_COLORS" not in env:
-        env["PY_COLORS"] = "1"
-    process = subprocess.run(pytest_command(kata, result_path, pytest_args), env=env,
-                             preexec_fn=_limit_memory if os.name == "posix" else None)
-    result = read_result(result_path)
-    if result is not None:
-        return result
-    if process.returncode in (2, 3, 4) and not running.exists():
-        return None  # a usage error pytest already explained (bad option, bad --target)
-    current = running.read_text(encoding="utf-8") if running.exists() else ""
-    running.unlink(missing_ok=True)
-    result = KataResult(kata=kata.id, target=_target_arg(pytest_args), device="?",
-                        crashed=_crash_message(process.returncode, current))
-    write_json(result_path, result.to_dict())
-    sys.stdout.write(render.kata_summary(result, color=color))
+    with tempfile.TemporaryDirectory(prefix=f"kata-{kata.id}-") as folder:
+        result_path = Path(folder) / "result.json"
+        running = Path(folder) / "running"
+        env = child_env(KATA_RUNNING_FILE=str(running), KATA_ROOT=str(kata.root))
+        if color and "PY_COLORS" not in env:
+            env["PY_COLORS"] = "1"
+        returncode = _run_child(pytest_command(kata, result_path, pytest_args), env, result_path)
+        result = read_result(result_path)
+        if result is None:
+            if returncode in (2, 3, 4) and not running.exists():
+                return None  # a usage error pytest already explained (bad option, bad --target)
+            current = running.read_text(encoding="utf-8") if running.exists() else ""
+            result = KataResult(kata=kata.id, target=_target_arg(pytest_args), device="?",
+                                crashed=_crash_message(returncode, current))
+            sys.stdout.write(render.kata_summary(result, color=color))
+    _keep(kata, result)
     return result
 
 
@@ -110,6 +155,8 @@ def record(result: KataResult, source: str = "grade") -> str:
         with open_store(root) as store:
             store.record_run(result, kind=kind, source=source,
                              file_sha=file_sha(path) if path and path.is_file() else "")
+            if store.problem:  # read-only: recorded in memory only
+                return render.store_warning(store.problem)
     except (StoreError, OSError) as error:
         return render.store_warning(str(error))
     return ""
@@ -139,6 +186,6 @@ def grade(katas: list[Kata], pytest_args: list[str]) -> int:
             return 2
         if warning := record(result):
             print(warning, file=sys.stderr)
-        if not result.ok:
+        if not result.selected_ok:  # a partial run that passed exits 0, as pytest does
             code = 1
     return code

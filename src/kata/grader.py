@@ -41,8 +41,18 @@ class WarmGrader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.process: subprocess.Popen | None = None
-        self.running_file = root / ".kata" / "results" / f"grader-{os.getpid()}.running"
-        self.log = root / ".kata" / "logs" / f"grader-{os.getpid()}.log"
+        sweep_leftovers(root)
+        results, logs = root / ".kata" / "results", root / ".kata" / "logs"
+        try:
+            for folder in (results, logs):
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".probe-{os.getpid()}"
+                probe.touch()
+                probe.unlink()
+        except OSError:  # a read-only or broken .kata/: grade all the same
+            results = logs = Path(tempfile.mkdtemp(prefix="kata-grader-"))
+        self.running_file = results / f"grader-{os.getpid()}.running"
+        self.log = logs / f"grader-{os.getpid()}.log"
 
     def start(self, warm: list[Kata] = ()) -> None:
         """Start the child now (it imports torch while the learner reads), warming `warm`."""
@@ -57,7 +67,8 @@ class WarmGrader:
         package = str(Path(__file__).resolve().parents[1])
         path = os.pathsep.join(filter(None, [package, os.environ.get("PYTHONPATH", "")]))
         env = child_env(KATA_ROOT=str(self.root), KATA_RUNNING_FILE=str(self.running_file),
-                        PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=path)
+                        KATA_GRADER_LOG=str(self.log), PYTHONDONTWRITEBYTECODE="1",
+                        PYTHONPATH=path)
         env.pop("PY_COLORS", None)
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w", encoding="utf-8") as log:  # startup errors only
@@ -117,8 +128,12 @@ class WarmGrader:
         return KataResult.from_dict(reply["result"])
 
     def close(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
+        if self.process is not None:
+            from kata.grade import end_group
+
+            end_group(self.process)  # the child and anything the graded code started
+            if self.process.poll() is None:
+                self.process.kill()
             self.process.wait()
         self.process = None
         self.running_file.unlink(missing_ok=True)
@@ -130,6 +145,21 @@ class WarmGrader:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def sweep_leftovers(root: Path) -> None:
+    """Remove what graders of dead loops left (kill -9, a closed terminal): their running
+    markers and empty logs. A log with content is kept: it holds a startup error."""
+    from kata.store import _alive
+
+    for pattern in ("results/grader-*.running", "logs/grader-*.log"):
+        for path in (root / ".kata").glob(pattern):
+            try:
+                pid = int(path.stem.split("-", 1)[1])
+                if not _alive(pid) and (path.suffix == ".running" or not path.stat().st_size):
+                    path.unlink()
+            except (ValueError, IndexError, OSError):
+                continue
 
 
 def _display(target: Path, root: Path) -> str:
@@ -166,11 +196,46 @@ def _serve() -> None:
     out = Path(tempfile.mkdtemp(prefix="kata-grader-")) / "result.json"
     for kata_id in sys.argv[1:]:
         _warm(find_kata(kata_id, katas), out, profiles)
-    for line in sys.stdin:
-        request = json.loads(line)
-        kata = find_kata(request["kata"], katas)
-        data = _pytest(kata, request["target"], out, profiles, request["quick"])
-        replies.write(json.dumps(data) + "\n")
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            kata = find_kata(request["kata"], katas)
+            data = _pytest(kata, request["target"], out, profiles, request["quick"])
+            _end_strays()
+            replies.write(json.dumps(data) + "\n")
+    except BrokenPipeError:
+        pass  # the loop is gone (killed): nobody to reply to
+    _tidy()
+
+
+def _tidy() -> None:
+    """The loop closed our stdin or died: leave no empty log or marker behind."""
+    for variable in ("KATA_GRADER_LOG", "KATA_RUNNING_FILE"):
+        path = Path(os.environ.get(variable, ""))
+        try:
+            if path.name and (variable == "KATA_RUNNING_FILE" or not path.stat().st_size):
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _end_strays() -> None:
+    """Stop the processes the graded code started: the rest of this child's process group.
+
+    SIGTERM goes to the group while this process ignores it; what ignores SIGTERM too is
+    killed with the whole group when the loop closes the grader (`WarmGrader.close`).
+    """
+    if os.name != "posix" or os.getpgrp() != os.getpid():
+        return
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        os.killpg(0, signal.SIGTERM)
+    except OSError:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _pytest(kata: Kata, target: str, out: Path, profiles: dict, quick: bool) -> dict:

@@ -16,6 +16,9 @@ ZH: dict[str, str] = {
     "{kata}: {passed}/{graded} passing": "{kata}：{passed}/{graded} 通过",
     " — not started": " — 还没开始",
     " — all passing": " — 全部通过",
+    "{kata}: {passed}/{graded} selected passing — partial run":
+        "{kata}：选中的 {passed}/{graded} 通过 — 只跑了一部分",
+    ", not recorded as passing": "，不记为通过",
     "{kata}: not started ({target})": "{kata}：还没开始（{target}）",
     "{kata}: {passed} passed, then a failure — quick check ({target})":
         "{kata}：{passed} 个通过，随后有失败 — 快速检查（{target}）",

@@ -12,8 +12,10 @@ import gc
 import os
 import random
 import re
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -93,6 +95,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="seconds one kata test may run before it fails as a timeout")
     group.addoption("--kata-quiet", action="store_true",
                     help="learner view: hide pytest tracebacks, print only the kata summary")
+    group.addoption("--kata-exit", action="store_true",
+                    help="end the process (os._exit) as soon as the verdict is printed, even if "
+                         "the graded code left threads running (kata grade's children)")
 
 
 class _State:
@@ -106,6 +111,8 @@ class _State:
         self.started = time.perf_counter()
         self.timed_out = False
         self.rules_broken = False
+        self.expected: dict[str, list[str]] = {}  # kata id -> every test item its file defines
+        self.exitstatus: int | None = None  # set once the session finished
 
     @property
     def catalog(self) -> dict[str, Kata]:
@@ -137,7 +144,8 @@ class _State:
             path = kata.solution if which == "ref" else self.target(kata)
             name = f"kata_{which}_{kata.id}"
             try:
-                self.modules[key] = load_module(path, name)
+                # The reference is not left in sys.modules, where learner code could borrow it.
+                self.modules[key] = load_module(path, name, keep=which != "ref")
             except TargetImportError as error:
                 self.modules[key] = error
         module = self.modules[key]
@@ -214,8 +222,17 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return True
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     gc.freeze()  # skip the slow final collection of torch's objects at exit
+    state = config.stash.get(_KEY, None)
+    if config.getoption("kata_exit", False) and state is not None and state.exitstatus is not None:
+        # The verdict is written and printed: a non-daemon thread the graded code started must
+        # not keep the process alive (the interpreter would join it). The launcher then ends
+        # the process group, so anything the code spawned ends too (kata.grade).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(int(state.exitstatus))
 
 
 # ---------------------------------------------------------------- fixtures
@@ -269,6 +286,33 @@ def float_dtypes(device) -> list:
 
 
 # ---------------------------------------------------------------- collection
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pycollect_makeitem(collector, name: str, obj):
+    """Note every test item a kata's file defines, before any selection (-k, node ids, -m).
+
+    A run is *complete* only when each of them ran: a filtered or stopped run never counts as
+    passing (`KataResult.complete`).
+    """
+    made = yield
+    state = _state(collector.config)
+    found = state.kata_for(Path(str(collector.path)))
+    if found is None or made is None:
+        return made
+    if not isinstance(made, list | pytest.Item | pytest.Collector):
+        made = list(made)  # parametrized functions come as a generator
+    for item in made if isinstance(made, list) else [made]:
+        if isinstance(item, pytest.Item):
+            state.expected.setdefault(found.id, []).append(item.name)
+        elif isinstance(item, pytest.Collector):
+            # A test class: collecting it here notes its tests (this hook again), even when a
+            # node id or -k leaves the class itself out of the run.
+            try:
+                item.collect()
+            except Exception:
+                state.expected.setdefault(found.id, []).append(f"{item.name} (not collected)")
+    return made
 
 
 # The generated stub's marker (kata.stubgen): functions the learner has not started yet.
@@ -338,6 +382,27 @@ def _timed(item: pytest.Item):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session):
+    """Run the tests in a scratch working directory, removed afterwards.
+
+    Learner code that writes, deletes or leaves files relative to its working directory
+    (`memory.json`, a half-written `*.tmp`) does so in a fresh temporary folder, never in the
+    repo. Absolute paths are not sandboxed.
+    """
+    state = _state(session.config)
+    if not any(state.kata_for(item.path) for item in session.items):
+        return (yield)
+    previous = os.getcwd()
+    scratch = tempfile.mkdtemp(prefix="kata-run-")
+    os.chdir(scratch)
+    try:
+        return (yield)
+    finally:
+        os.chdir(previous)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -426,11 +491,45 @@ def _classify(item: pytest.Item, call: pytest.CallInfo, state: _State, found: Ka
     return result
 
 
+def _hide_reference(error: BaseException, reference: set[str], seen: set[int]) -> None:
+    """Drop the reference's frames from `error`'s traceback (and its causes and contexts).
+
+    Every traceback style (native included) then shows the test's line and the error, never a
+    line of the reference solution or of a mutant built from it.
+    """
+    if id(error) in seen:
+        return
+    seen.add(id(error))
+    head = error.__traceback__
+    while head is not None and head.tb_frame.f_code.co_filename in reference:
+        head = head.tb_next
+    tb = head
+    while tb is not None:
+        while tb.tb_next is not None and tb.tb_next.tb_frame.f_code.co_filename in reference:
+            tb.tb_next = tb.tb_next.tb_next
+        tb = tb.tb_next
+    if head is not error.__traceback__:
+        error.__traceback__ = head
+    for inner in (error.__cause__, error.__context__,
+                  *(error.exceptions if isinstance(error, BaseExceptionGroup) else ())):
+        if inner is not None:
+            _hide_reference(inner, reference, seen)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
-    report = yield
     state = _state(item.config)
     found = state.kata_for(item.path)
+    if found is not None and call.excinfo is not None:
+        reference = {str(found.solution)}
+        try:
+            if state.target(found).resolve() == found.solution.resolve():
+                reference = set()  # grading the reference itself: its frames are the point
+        except TargetError:
+            pass
+        if reference:  # the traceback starts in pytest's frames, so it is pruned in place
+            _hide_reference(call.excinfo.value, reference, set())
+    report = yield
     if found is None:
         return report
     kata_result = state.result(found)
@@ -449,10 +548,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = _state(session.config)
     if state.rules_broken and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    state.exitstatus = session.exitstatus
     duration = time.perf_counter() - state.started
     explicit = session.config.getoption("kata_result")
     for kata_id, result in state.results.items():
         result.duration = round(duration, 3)
+        expected = state.expected.get(kata_id, [])
+        ran = {test.name for test in result.tests}
+        result.complete = bool(expected) and all(name in ran for name in expected)
         path = Path(explicit) if explicit and len(state.results) == 1 else (
             state.root / ".kata" / "results" / f"{kata_id}.json")
         try:

@@ -1,7 +1,8 @@
 """Where a learner stands on each kata, from the progress store.
 
-Status comes from the latest graded run of `exercises/<id>.py` (a green practice attempt
-counts as passing when the exercise was never graded). A kata is *mastered* when a practice
+Status comes from the latest complete graded run of `exercises/<id>.py` (a green practice
+attempt counts as passing when the exercise was never graded); a partial run (`-k`, node ids,
+`-x` stopping early) never decides it. A kata is *mastered* when a practice
 attempt went green inside its target time; `kata mock` picks the others.
 """
 
@@ -49,7 +50,7 @@ def best_time(attempts: list[Attempt]) -> float | None:
 
 def kata_progress(kata: Kata, store: Store) -> KataProgress:
     attempts = store.attempts(kata.id)
-    run = store.last_run(kata.id, "exercises")
+    run = store.last_run(kata.id, "exercises", complete_only=True)
     if run is not None and run["ok"]:
         status = "passing"
     elif run is not None and not run["not_started"]:

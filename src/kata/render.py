@@ -37,6 +37,12 @@ def headline(result: KataResult) -> str:
     if result.graded == 0 and result.tests:
         return _("{kata}: nothing graded, {n} not covered ({target})", kata=result.kata,
                  n=len(result.tests), target=result.target)
+    if not result.complete:  # -k, -m, node ids, --deselect, -x: never a pass
+        text = _("{kata}: {passed}/{graded} selected passing — partial run", kata=result.kata,
+                 passed=result.passed, graded=result.graded)
+        if result.selected_ok:
+            text += _(", not recorded as passing")
+        return f"{text} ({result.target})"
     text = _("{kata}: {passed}/{graded} passing", kata=result.kata, passed=result.passed,
              graded=result.graded)
     if result.not_started:
@@ -55,7 +61,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
     first failure.
     """
     lines = []
-    style = "green" if result.ok else ("yellow" if result.not_started else "red")
+    style = "green" if result.ok else (
+        "yellow" if result.not_started or result.selected_ok else "red")
     head = headline(result)
     if quick and result.not_started:
         head = _("{kata}: not started ({target})", kata=result.kata, target=result.target)

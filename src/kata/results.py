@@ -35,6 +35,9 @@ class KataResult:
     duration: float = 0.0
     crashed: str = ""  # set when the grading process died (written by the launcher)
     todo: list[str] = field(default_factory=list)  # functions still raising the stub's error
+    # Every test of the kata ran: False after -k, -m, node ids, --deselect, -x stopping early.
+    # A partial run never counts as passing.
+    complete: bool = True
 
     def count(self, status: str) -> int:
         return sum(test.status == status for test in self.tests)
@@ -55,6 +58,11 @@ class KataResult:
 
     @property
     def ok(self) -> bool:
+        return self.selected_ok and self.complete
+
+    @property
+    def selected_ok(self) -> bool:
+        """Every test that ran passed (the whole verdict only when `complete`)."""
         return (not self.crashed and not self.rules and self.graded > 0
                 and self.passed == self.graded)
 
@@ -78,7 +86,7 @@ class KataResult:
     @classmethod
     def from_dict(cls, data: dict) -> KataResult:
         tests = [TestResult(**t) for t in data.get("tests", [])]
-        keep = {"kata", "target", "device", "rules", "duration", "crashed", "todo"}
+        keep = {"kata", "target", "device", "rules", "duration", "crashed", "todo", "complete"}
         return cls(tests=tests, **{k: v for k, v in data.items() if k in keep})
 
 

@@ -50,8 +50,12 @@ def resolve_target(target: str, kata: Kata, cwd: Path | None = None) -> Path:
     return path
 
 
-def load_module(path: Path, name: str) -> types.ModuleType:
-    """Import `path` afresh as module `name` (replacing any earlier module of that name)."""
+def load_module(path: Path, name: str, keep: bool = True) -> types.ModuleType:
+    """Import `path` afresh as module `name` (replacing any earlier module of that name).
+
+    The module is in `sys.modules` while it executes (dataclasses and typing look classes'
+    modules up there); with `keep=False` it is taken out again afterwards.
+    """
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise TargetImportError(f"cannot load {path} as a Python module")
@@ -69,4 +73,6 @@ def load_module(path: Path, name: str) -> types.ModuleType:
     except Exception as error:
         del sys.modules[name]
         raise TargetImportError(f"importing {path} raised {type(error).__name__}: {error}") from error
+    if not keep:
+        del sys.modules[name]
     return module

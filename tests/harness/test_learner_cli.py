@@ -158,3 +158,32 @@ def test_hint_levels_from_the_old_json_file_still_count(repo, capsys):
     (repo / ".kata" / "hints.json").write_text('{"alpha": 2}', encoding="utf-8")
     main(["hint", "alpha"])
     assert "## Hint 3" in capsys.readouterr().out
+
+
+def test_hint_works_without_a_store(repo, capsys):
+    path = store_path(repo)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"garbage" * 200)
+    assert main(["hint", "alpha"]) == 0
+    captured = capsys.readouterr()
+    assert "## Hint 1" in captured.out
+    assert len(captured.err.strip().splitlines()) == 1 and str(path) in captured.err
+    assert path.read_bytes() == b"garbage" * 200
+
+
+def test_a_store_problem_after_grading_is_one_line_never_a_traceback(repo):
+    (repo / ".kata").write_text("a file where the folder should be")
+    warning = record(_passed("alpha"))
+    assert "progress not recorded" in warning and "\n" not in warning
+    assert str(repo / ".kata") in warning and "mv " in warning
+
+
+def test_a_partial_run_does_not_change_progress_or_unlock_the_solution(repo, capsys):
+    partial = _passed("alpha")
+    partial.complete = False
+    assert record(partial) == ""
+    assert main(["solution", "alpha"]) == 1
+    capsys.readouterr()
+    main(["progress"])
+    row = next(line for line in capsys.readouterr().out.splitlines() if "alpha" in line)
+    assert "passing" not in row
