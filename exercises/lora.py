@@ -18,7 +18,7 @@ Reference:
     B zero at the start, ΔW x scaled by α / r). Kalajdzievski 2023, "A Rank Stabilization
     Scaling Factor for Fine-Tuning with LoRA" (rsLoRA: α / √r). Initialisation, dropout
     placement, merging and target-module matching follow Hugging Face PEFT's LoRA `Linear`
-    layer (peft 0.17: `reset_lora_parameters`, `get_delta_weight`, `check_target_module_exists`).
+    layer (peft 0.21: `reset_lora_parameters`, `get_delta_weight`, `check_target_module_exists`).
 
 Notable choices:
     - A is drawn as PEFT draws it, `kaiming_uniform_(a=√5)`, i.e. U(-1/√in_features,
