@@ -19,13 +19,15 @@ Reference:
     Rafailov et al. 2023, "Direct Preference Optimization", Eq. 7 (loss) and §5 (implicit reward
     β log π/π_ref); Mitchell 2023, "A note on DPO with noisy preferences" (conservative DPO,
     label smoothing ε); Azar et al. 2023, "A General Theoretical Paradigm to Understand Learning
-    from Human Preferences", Eq. 17 (IPO); Meng et al. 2024, "SimPO", Eq. 6. Names, stats and
-    the loss variants follow TRL's `DPOTrainer.dpo_loss` (loss_type "sigmoid", "ipo") and
-    `CPOTrainer` (loss_type "simpo"), trl 0.2x.
+    from Human Preferences", Eq. 17 (IPO); Meng et al. 2024, "SimPO", Eq. 6. Names, rewards
+    and statistics follow TRL's DPOTrainer (trl 1.16, loss_type "sigmoid" and "ipo"); the
+    label-smoothed loss and SimPO follow TRL's CPOTrainer.cpo_loss ("sigmoid", "simpo").
 
 Notable choices:
     - `sequence_logprobs` sums over response tokens (DPO); `average=True` divides by their
-      count, for SimPO, and for IPO as TRL feeds it.
+      count, for SimPO, and for IPO (TRL length-normalises IPO's log-ratios the same way).
+    - label_smoothing > 0 gives conservative DPO, as OpenRLHF's DPOLoss and TRL before 1.0
+      (TRL 1.x keeps "sigmoid" plain and offers the debiased "robust" variant instead).
     - Labels use -100 for tokens that are not scored (Hugging Face's ignore index); logits at
       position t predict the label at t + 1, so the first label is never scored.
     - log_softmax runs in float32 for half-precision logits (float64 stays float64); the result
