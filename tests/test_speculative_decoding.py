@@ -1,4 +1,4 @@
-"""Grader for the `speculative_decoding` kata: scripted steps, exact distributions by enumeration."""
+"""Grader for the `speculative_decoding` kata: scripted steps, exact laws by enumeration."""
 
 import math
 from collections import defaultdict
