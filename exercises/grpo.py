@@ -100,8 +100,9 @@ def grpo_loss(logprobs: Float[Tensor, "batch seq"], old_logprobs: Float[Tensor, 
 
     Returns:
         (loss, stats): loss a 0-dim tensor in logprobs' dtype; stats holds detached 0-dim
-        tensors "kl" (the token mean of k3, 0 when beta == 0 and no ref_logprobs) and
-        "clip_ratio" (the fraction of response tokens where the clip is active).
+        tensors "kl" (the token mean of k3 whenever ref_logprobs is given, beta == 0 included,
+        as a diagnostic; 0 without ref_logprobs) and "clip_ratio" (the fraction of response
+        tokens where the clip is active).
 
     Raises:
         ValueError: an unknown loss_type, or beta != 0 without ref_logprobs.
