@@ -40,7 +40,7 @@ Grade: nox -s sft_data
 """
 
 import torch
-from jaxtyping import Bool, Float, Int
+from jaxtyping import Float, Int
 from torch import Tensor
 
 IGNORE_INDEX = -100

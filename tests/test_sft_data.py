@@ -60,7 +60,8 @@ def test_render_chat_worked_example(impl):
     messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "hi"},
                 {"role": "assistant", "content": "ok"}]
     input_ids, labels = call(impl.render_chat, messages)
-    # <|im_start|>system\nS<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nok<|im_end|>\n
+    # <|im_start|>system\nS<|im_end|>\n <|im_start|>user\nhi<|im_end|>\n
+    # <|im_start|>assistant\nok<|im_end|>\n
     expected_ids = ([START] + _bytes("system\nS") + [END, NL] + [START] + _bytes("user\nhi")
                     + [END, NL] + [START] + _bytes("assistant\nok") + [END, NL])
     assert_equal(input_ids, torch.tensor(expected_ids), what="input_ids of the ChatML rendering")
