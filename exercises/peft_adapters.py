@@ -67,15 +67,16 @@ class TinyAttention(nn.Module):
         x1, x2 = x[..., :half], x[..., half:]
         return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)
 
-    def project(self, x: Float[Tensor, "batch seq d_model"], position_ids: Int[Tensor, "batch seq"]):
+    def project(self, x: Float[Tensor, "batch seq d_model"],
+                position_ids: Int[Tensor, "batch seq"]) -> tuple[Tensor, Tensor, Tensor]:
         """(query, key, value), each (batch, heads, seq, head_dim); query and key rotated."""
         batch, seq, _ = x.shape
 
         def heads(t):  # (batch, seq, d_model) -> (batch, heads, seq, head_dim)
             return t.view(batch, seq, self.num_heads, self.head_dim).transpose(1, 2)
 
-        query, key = heads(self.q_proj(x)), heads(self.k_proj(x))
-        return self.rotate(query, position_ids), self.rotate(key, position_ids), heads(self.v_proj(x))
+        query, key, value = heads(self.q_proj(x)), heads(self.k_proj(x)), heads(self.v_proj(x))
+        return self.rotate(query, position_ids), self.rotate(key, position_ids), value
 
     def attend(self, query: Float[Tensor, "batch heads q_len head_dim"],
                key: Float[Tensor, "batch heads kv_len head_dim"],
