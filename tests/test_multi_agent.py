@@ -110,16 +110,14 @@ def test_inbox_holds_only_what_the_agent_may_see(impl):
 
 
 def test_protocol_errors_cost_the_turn(impl):
-    chat, agents = _chat(impl, [
+    chat, _agents = _chat(impl, [
         ("a", "solver", [say("proposal", "x", "zed"), say("vote", "nobody proposed this"),
                          say("critique", "mine", reply_to=3)]),
         ("b", "solver", [say("shout", "x"), say("proposal", "x", reply_to=99),
                          say("critique", "bad", "a", reply_to=0)])], max_turns=6)
     result = _run(chat)
     assert_equal([(m.sender, m.recipient, m.kind) for m in result.transcript[1:]],
-                 [("coordinator", "a", "error")] * 1 + [("coordinator", "b", "error")] +
-                 [("coordinator", "a", "error")] + [("coordinator", "b", "error")] +
-                 [("coordinator", "a", "error")] + [("coordinator", "b", "error")],
+                 [("coordinator", name, "error") for name in "ababab"],
                  what="unknown recipient, unknown kind, vote for no proposal, reply_to a missing "
                       "message, critique of a non-proposal: each answered by an error message")
     assert_equal((result.status, result.answer, result.turns), ("max_turns", None, 6),
@@ -217,8 +215,8 @@ def test_run_matches_reference(impl, ref, team, max_turns, selector):
         return names[(len(transcript) * 7) % (len(names) + 1)] \
             if (len(transcript) * 7) % (len(names) + 1) < len(names) else "nobody"
 
-    options = dict(max_turns=max_turns, mode="selector" if selector else "round_robin",
-                   selector=pick if selector else None)
+    options = {"max_turns": max_turns, "mode": "selector" if selector else "round_robin",
+                   "selector": pick if selector else None}
     chat, _ = _chat(impl, _team(impl, team), **options)
     result = _run(chat)
     agents = [ref.Agent(name, role, ref.ScriptedAgent(list(replies)))
@@ -251,7 +249,7 @@ def test_check_message_and_constructor(impl):
     assert issubclass(impl.ProtocolError, ValueError)
     with pytest.raises(ValueError):
         call(impl.GroupChat, [impl.Agent("k", "critic", impl.ScriptedAgent([]))])
-    for options in [dict(max_turns=0), dict(mode="selector"), dict(mode="random")]:
+    for options in [{"max_turns": 0}, {"mode": "selector"}, {"mode": "random"}]:
         with pytest.raises(ValueError):
             call(impl.GroupChat, [impl.Agent("a", "solver", impl.ScriptedAgent([]))], **options)
     with pytest.raises(ValueError):

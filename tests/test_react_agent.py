@@ -294,9 +294,9 @@ def test_every_tool_call_is_answered_right_after_it(impl, script, max_steps, fai
 @given(script=scripts, max_steps=st.integers(1, 6), failures=st.integers(0, 3),
        max_retries=st.integers(0, 3), base_delay=st.sampled_from([0.0, 0.5, 2.0]))
 def test_run_matches_reference(impl, ref, script, max_steps, failures, max_retries, base_delay):
-    options = dict(max_steps=max_steps, max_retries=max_retries, base_delay=base_delay,
-                   system_prompt="sys")
-    agent, model, clock = _agent(impl, _replies(script), _tools(impl, failures), **options)
+    options = {"max_steps": max_steps, "max_retries": max_retries, "base_delay": base_delay,
+                   "system_prompt": "sys"}
+    agent, _model, clock = _agent(impl, _replies(script), _tools(impl, failures), **options)
     result = _run(agent)
     ref_clock = ref.FakeClock()
     expected = ref.ReActAgent(ref.ScriptedModel(_replies(script)), _tools(ref, failures),
@@ -337,6 +337,6 @@ def test_unhashable_or_missing_names_are_errors(impl):
 def test_constructor_limits(impl):
     agent, _, _ = _agent(impl, [final("x")], {}, max_steps=1, max_retries=0, base_delay=0.0)
     assert _run(agent).answer == "x", "max_steps=1, max_retries=0, base_delay=0 are valid"
-    for options in [dict(max_steps=0), dict(max_retries=-1), dict(base_delay=-0.1)]:
+    for options in [{"max_steps": 0}, {"max_retries": -1}, {"base_delay": -0.1}]:
         with pytest.raises(ValueError):
             call(impl.ReActAgent, impl.ScriptedModel([]), {}, **options)
