@@ -47,7 +47,8 @@ def test_round_robin_debate_reaches_a_majority(impl):
                            ("c", "solver", [say("vote", "4")])])
     result = _run(chat, "2 + 2?")
     assert_equal(_rows(result.transcript),
-                 [(0, "user", "all", "task", "2 + 2?", None), (1, "a", "all", "proposal", "4", None),
+                 [(0, "user", "all", "task", "2 + 2?", None),
+                  (1, "a", "all", "proposal", "4", None),
                   (2, "b", "all", "proposal", "5", None), (3, "c", "all", "vote", "4", None)],
                  what="the transcript of a three-agent debate")
     assert_equal((result.status, result.answer, result.turns), ("consensus", "4", 3),
@@ -126,7 +127,8 @@ def test_protocol_errors_cost_the_turn(impl):
 
 
 def test_self_critique_and_self_address_are_errors(impl):
-    chat, _ = _chat(impl, [("a", "solver", [say("proposal", "x"), say("critique", "hmm", reply_to=1)]),
+    chat, _ = _chat(impl, [("a", "solver", [say("proposal", "x"),
+                                            say("critique", "hmm", reply_to=1)]),
                            ("b", "solver", [say("vote", "x", "b")])], max_turns=3)
     result = _run(chat)
     assert_equal([m.kind for m in result.transcript], ["task", "proposal", "error", "error"],
@@ -224,7 +226,8 @@ def test_run_matches_reference(impl, ref, team, max_turns, selector):
     expected = ref.GroupChat(agents, **options).run("task")
 
     def shape(transcript):  # error texts are free
-        return [row[:4] + (None if row[3] == "error" else row[4], row[5]) for row in _rows(transcript)]
+        return [row[:4] + (None if row[3] == "error" else row[4], row[5])
+                for row in _rows(transcript)]
 
     assert_equal(shape(result.transcript), shape(expected.transcript),
                  what=f"the transcript with {options}")

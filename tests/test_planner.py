@@ -101,7 +101,8 @@ def test_cycle_is_named(impl):
     selfish = _steps(impl, ("x", "t", "", ["x"]))
     with pytest.raises(impl.CycleError) as caught:
         call(impl.topological_batches, selfish)
-    assert caught.value.cycle == ["x", "x"], f"a self-dependency is the cycle [x, x]: {caught.value}"
+    assert caught.value.cycle == ["x", "x"], (
+        f"a self-dependency is the cycle [x, x]: {caught.value}")
 
 
 def test_failure_skips_dependents_only(impl):

@@ -37,7 +37,8 @@ def _error(message, call_id):
         content = json.loads(message["content"])
     except (TypeError, ValueError):
         content = None
-    assert isinstance(content, dict) and isinstance(content.get("error"), str) and content["error"], (
+    is_error = isinstance(content, dict) and isinstance(content.get("error"), str)
+    assert is_error and content["error"], (
         f"an error observation is a tool message whose content is {{\"error\": \"...\"}}, got "
         f"{message['content']!r}")
     return content["error"]
@@ -47,7 +48,8 @@ class Flaky:
     """A tool that raises TransientError `failures` times, then returns `result`."""
 
     def __init__(self, impl, failures, result="ok"):
-        self.error, self.failures, self.result, self.calls = impl.TransientError, failures, result, []
+        self.error, self.failures, self.result = impl.TransientError, failures, result
+        self.calls = []
 
     def __call__(self, **arguments):
         self.calls.append(arguments)
@@ -65,7 +67,8 @@ def _agent(impl, replies, tools, **options):
 
 def _run(agent, text="go"):
     result = call(agent.run, text)
-    assert result.status in ("answered", "max_steps"), f"status must be answered|max_steps: {result}"
+    assert result.status in ("answered", "max_steps"), (
+        f"status must be answered or max_steps: {result}")
     return result
 
 
@@ -216,7 +219,8 @@ def test_step_limit_ends_the_run(impl):
     result = _run(agent)
     assert_equal((result.status, result.answer, result.steps), ("max_steps", None, 3),
                  what="three model calls, no final answer")
-    assert len(model.calls) == 3, f"max_steps=3 allows exactly 3 model calls, made {len(model.calls)}"
+    assert len(model.calls) == 3, (
+        f"max_steps=3 allows exactly 3 model calls, made {len(model.calls)}")
     assert_equal(result.messages[-2:], [replies[2], tool("c3", "pong 3")],
                  what="the last step's tool call is still answered (the transcript stays valid)")
 
