@@ -97,7 +97,7 @@ def split_text(text: str, chunk_size: int, chunk_overlap: int = 0, *,
             end with "" or contain "" earlier; a single character longer than chunk_size (the
             message names the character and its offset).
     """
-    # TODO: implement this (about 48 lines in the reference).
+    # TODO: implement this (about 49 lines in the reference).
     raise NotImplementedError(
         "split_text: not written yet. Stuck? nox -s hint -- chunking"
     )

@@ -49,7 +49,7 @@ class LoRALinear(nn.Module):
 
     Attributes (tests write into these, so use exactly these names and shapes):
         base_layer: the wrapped nn.Linear; its weight and bias are frozen (requires_grad False).
-        lora_A: nn.Parameter (r, in_features), Kaiming-uniform U(-1/√in_features, 1/√in_features).
+        lora_A: nn.Parameter (r, in_features), Kaiming-uniform, U(±1/√in_features).
         lora_B: nn.Parameter (out_features, r), zeros.
         scaling: lora_alpha / r (lora_alpha / √r when use_rslora).
         merged: True while scaling · B A is folded into base_layer.weight.

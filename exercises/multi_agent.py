@@ -102,10 +102,10 @@ def check_message(reply: dict, sender: str, transcript: list[Message],
     """The Message that `reply` from `sender` becomes: id = len(transcript).
 
     A valid reply is a dict with str "recipient", "kind" and "content" and an optional
-    "reply_to" (None or the id of a message in the transcript), where the recipient is "all" or
-    another agent's name (not the sender), the kind is one of KINDS, a "vote"'s content equals
-    the content of an earlier proposal, and a "critique" replies to a proposal sent by another
-    agent.
+    "reply_to" (None or the int id of a message in the transcript; a bool is not an id), where
+    the recipient is "all" or another agent's name (not the sender), the kind is one of KINDS, a
+    "vote"'s content equals the content of an earlier proposal, and a "critique" replies to a
+    proposal sent by another agent.
 
     Raises:
         ProtocolError: the first rule the reply breaks, named in the message.
@@ -180,7 +180,7 @@ class GroupChat:
         plurality stance or None, transcript, max_turns), ties to the option that became a
         stance first (the earliest proposal or vote by a voter with that content).
         """
-        # TODO: implement this (about 27 lines in the reference).
+        # TODO: implement this (about 28 lines in the reference).
         raise NotImplementedError(
             "run: not written yet. Stuck? nox -s hint -- multi_agent"
         )

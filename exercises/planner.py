@@ -119,7 +119,7 @@ def parse_plan(reply: str, done: Collection[str] = ()) -> list[Step]:
             `done`; a dependency that is neither a step of the plan nor in `done`. (Cycles are
             found by `topological_batches`.)
     """
-    # TODO: implement this (about 23 lines in the reference).
+    # TODO: implement this (about 24 lines in the reference).
     raise NotImplementedError(
         "parse_plan: not written yet. Stuck? nox -s hint -- planner"
     )

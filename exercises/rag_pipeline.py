@@ -159,8 +159,9 @@ class RAGSystem:
         1. passages = retrieve(question); keep those with score > min_score.
         2. Order by score, highest first (equal scores keep the retriever's order).
         3. Drop duplicates: a passage whose id, or whose text with whitespace runs collapsed to
-           one space and ends stripped (" ".join(text.split())), equals that of an earlier kept
-           passage.
+           one space and ends stripped (" ".join(text.split())), equals that of an earlier
+           passage not dropped here. This comes before packing: a copy of a passage that did
+           not fit the budget is still a duplicate.
         4. Pack: walk the passages in that order, taking each whose count_tokens(text) fits in
            what is left of token_budget and skipping each that does not.
         5. Nothing taken → Answer(NOT_FOUND[language], [], [], [], found=False); the model is not

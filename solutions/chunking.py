@@ -147,7 +147,8 @@ def split_text(text: str, chunk_size: int, chunk_overlap: int = 0, *,
     for hi in range(len(pieces)):
         if lo < hi and length(lo, hi + 1) > chunk_size:
             chunks.append(window_chunk(lo, hi))
-            while lo < hi and (length(lo, hi) > chunk_overlap or length(lo, hi + 1) > chunk_size):
+            while lo < hi and (length(lo, hi) > chunk_overlap
+                               or length(lo, hi + 1) > chunk_size):
                 lo += 1
     if lo < len(pieces):
         chunks.append(window_chunk(lo, len(pieces)))

@@ -102,10 +102,10 @@ def check_message(reply: dict, sender: str, transcript: list[Message],
     """The Message that `reply` from `sender` becomes: id = len(transcript).
 
     A valid reply is a dict with str "recipient", "kind" and "content" and an optional
-    "reply_to" (None or the id of a message in the transcript), where the recipient is "all" or
-    another agent's name (not the sender), the kind is one of KINDS, a "vote"'s content equals
-    the content of an earlier proposal, and a "critique" replies to a proposal sent by another
-    agent.
+    "reply_to" (None or the int id of a message in the transcript; a bool is not an id), where
+    the recipient is "all" or another agent's name (not the sender), the kind is one of KINDS, a
+    "vote"'s content equals the content of an earlier proposal, and a "critique" replies to a
+    proposal sent by another agent.
 
     Raises:
         ProtocolError: the first rule the reply breaks, named in the message.
@@ -217,7 +217,8 @@ class GroupChat:
         previous = None
         for turn in range(1, self.max_turns + 1):
             speaker = self.next_speaker(transcript, previous)
-            inbox = [m for m in transcript if m.recipient in (speaker, "all") or m.sender == speaker]
+            inbox = [m for m in transcript
+                     if m.recipient in (speaker, "all") or m.sender == speaker]
             reply = self.agents[speaker].respond(inbox)
             try:
                 message = check_message(reply, speaker, transcript, self.names)

@@ -123,7 +123,8 @@ def parse_plan(reply: str, done: Collection[str] = ()) -> list[Step]:
     try:
         plan = json.loads(reply)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"the plan is not JSON ({error}); reply with {{\"steps\": [...]}}") from None
+        raise ValueError(f"the plan is not JSON ({error}); reply with "
+                         "{\"steps\": [...]}") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("steps"), list) or not plan["steps"]:
         raise ValueError("the plan must be a JSON object with a non-empty \"steps\" list")
     steps = []

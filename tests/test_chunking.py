@@ -5,6 +5,7 @@ Every expected split below is worked out by hand from the documented two steps: 
 still too long with the finer separators), then merge the pieces greedily with overlap.
 """
 
+import itertools
 import re
 
 import pytest
@@ -180,7 +181,7 @@ def test_joining_chunks_minus_overlaps_gives_the_text_back(impl, text, options):
         return
     assert chunks and chunks[0].start == 0, "the first chunk must start at offset 0"
     rebuilt = ""
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in itertools.pairwise(chunks):
         assert before.start < after.start <= before.start + len(before.text), (
             f"chunks {before.text!r}@{before.start} and {after.text!r}@{after.start} must be in "
             "order, each starting inside or right after the previous one (no gaps)")

@@ -1,10 +1,9 @@
-"""Grader for the `distillation` kata: worked examples, properties (with autograd), the reference."""
+"""Grader for the `distillation` kata: worked examples, properties (autograd), the reference."""
 
 import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 

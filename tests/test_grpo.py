@@ -97,8 +97,8 @@ def test_grpo_loss_worked_example(impl, device, loss_type, expected):
 
 def test_clip_higher_worked_example(impl, device):
     # epsilon_high = 0.28: the ratio 1.5 with A = +1 is clipped at 1.28 instead of 1.2
-    loss, stats = call(impl.grpo_loss, **_clip_example(device), beta=0.0, epsilon_low=0.2,
-                       epsilon_high=0.28, loss_type="grpo")
+    loss, _ = call(impl.grpo_loss, **_clip_example(device), beta=0.0, epsilon_low=0.2,
+                   epsilon_high=0.28, loss_type="grpo")
     expected = ((-1.28 - 1.0) / 2 + (0.8 + 1.1 + 0.8) / 3) / 2
     assert_close(loss, torch.tensor(expected, device=device),
                  what="grpo loss with epsilon_low=0.2, epsilon_high=0.28")
@@ -250,7 +250,7 @@ def test_grpo_loss_matches_reference(impl, ref, device, shape, seed, loss_type, 
     for module in (ref, impl):
         inputs = {k: v.clone() for k, v in data.items()}
         inputs["logprobs"].requires_grad_()
-        kwargs = dict(beta=beta, epsilon_high=epsilon_high, loss_type=loss_type)
+        kwargs = {"beta": beta, "epsilon_high": epsilon_high, "loss_type": loss_type}
         if module is impl:
             loss, stats = call(impl.grpo_loss, **inputs, **kwargs)
         else:

@@ -36,7 +36,7 @@ def _build(impl, base, r, seed=None, **kwargs):
     layer = call(impl.LoRALinear, base, r, **kwargs)
     if seed is not None:
         out_features, in_features = base.weight.shape
-        to = dict(dtype=base.weight.dtype, device=base.weight.device)
+        to = {"dtype": base.weight.dtype, "device": base.weight.device}
         with torch.no_grad():
             layer.lora_A.copy_(randn((r, in_features), seed + 2, scale=0.5).to(**to))
             layer.lora_B.copy_(randn((out_features, r), seed + 3, scale=0.5).to(**to))
@@ -325,7 +325,8 @@ def test_injected_model_starts_as_the_original(impl, device):
     expected = model(ids).detach()
     call(impl.inject_lora, model, ["q_proj", "mlp.0", "layers.1.k_proj"], r=3,
          lora_dropout=0.5)
-    assert isinstance(model.layers[0].mlp[0], impl.LoRALinear), "'mlp.0' should match layers.0.mlp.0"
+    assert isinstance(model.layers[0].mlp[0], impl.LoRALinear), (
+        "'mlp.0' should match layers.0.mlp.0")
     assert isinstance(model.layers[1].k_proj, impl.LoRALinear), "a full name should match itself"
     assert not isinstance(model.layers[0].k_proj, impl.LoRALinear), (
         "'layers.1.k_proj' must not match layers.0.k_proj")

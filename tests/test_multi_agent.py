@@ -47,7 +47,8 @@ def test_round_robin_debate_reaches_a_majority(impl):
                            ("c", "solver", [say("vote", "4")])])
     result = _run(chat, "2 + 2?")
     assert_equal(_rows(result.transcript),
-                 [(0, "user", "all", "task", "2 + 2?", None), (1, "a", "all", "proposal", "4", None),
+                 [(0, "user", "all", "task", "2 + 2?", None),
+                  (1, "a", "all", "proposal", "4", None),
                   (2, "b", "all", "proposal", "5", None), (3, "c", "all", "vote", "4", None)],
                  what="the transcript of a three-agent debate")
     assert_equal((result.status, result.answer, result.turns), ("consensus", "4", 3),
@@ -110,16 +111,14 @@ def test_inbox_holds_only_what_the_agent_may_see(impl):
 
 
 def test_protocol_errors_cost_the_turn(impl):
-    chat, agents = _chat(impl, [
+    chat, _agents = _chat(impl, [
         ("a", "solver", [say("proposal", "x", "zed"), say("vote", "nobody proposed this"),
                          say("critique", "mine", reply_to=3)]),
         ("b", "solver", [say("shout", "x"), say("proposal", "x", reply_to=99),
                          say("critique", "bad", "a", reply_to=0)])], max_turns=6)
     result = _run(chat)
     assert_equal([(m.sender, m.recipient, m.kind) for m in result.transcript[1:]],
-                 [("coordinator", "a", "error")] * 1 + [("coordinator", "b", "error")] +
-                 [("coordinator", "a", "error")] + [("coordinator", "b", "error")] +
-                 [("coordinator", "a", "error")] + [("coordinator", "b", "error")],
+                 [("coordinator", name, "error") for name in "ababab"],
                  what="unknown recipient, unknown kind, vote for no proposal, reply_to a missing "
                       "message, critique of a non-proposal: each answered by an error message")
     assert_equal((result.status, result.answer, result.turns), ("max_turns", None, 6),
@@ -128,7 +127,8 @@ def test_protocol_errors_cost_the_turn(impl):
 
 
 def test_self_critique_and_self_address_are_errors(impl):
-    chat, _ = _chat(impl, [("a", "solver", [say("proposal", "x"), say("critique", "hmm", reply_to=1)]),
+    chat, _ = _chat(impl, [("a", "solver", [say("proposal", "x"),
+                                            say("critique", "hmm", reply_to=1)]),
                            ("b", "solver", [say("vote", "x", "b")])], max_turns=3)
     result = _run(chat)
     assert_equal([m.kind for m in result.transcript], ["task", "proposal", "error", "error"],
@@ -217,8 +217,8 @@ def test_run_matches_reference(impl, ref, team, max_turns, selector):
         return names[(len(transcript) * 7) % (len(names) + 1)] \
             if (len(transcript) * 7) % (len(names) + 1) < len(names) else "nobody"
 
-    options = dict(max_turns=max_turns, mode="selector" if selector else "round_robin",
-                   selector=pick if selector else None)
+    options = {"max_turns": max_turns, "mode": "selector" if selector else "round_robin",
+                   "selector": pick if selector else None}
     chat, _ = _chat(impl, _team(impl, team), **options)
     result = _run(chat)
     agents = [ref.Agent(name, role, ref.ScriptedAgent(list(replies)))
@@ -226,7 +226,8 @@ def test_run_matches_reference(impl, ref, team, max_turns, selector):
     expected = ref.GroupChat(agents, **options).run("task")
 
     def shape(transcript):  # error texts are free
-        return [row[:4] + (None if row[3] == "error" else row[4], row[5]) for row in _rows(transcript)]
+        return [row[:4] + (None if row[3] == "error" else row[4], row[5])
+                for row in _rows(transcript)]
 
     assert_equal(shape(result.transcript), shape(expected.transcript),
                  what=f"the transcript with {options}")
@@ -251,7 +252,7 @@ def test_check_message_and_constructor(impl):
     assert issubclass(impl.ProtocolError, ValueError)
     with pytest.raises(ValueError):
         call(impl.GroupChat, [impl.Agent("k", "critic", impl.ScriptedAgent([]))])
-    for options in [dict(max_turns=0), dict(mode="selector"), dict(mode="random")]:
+    for options in [{"max_turns": 0}, {"mode": "selector"}, {"mode": "random"}]:
         with pytest.raises(ValueError):
             call(impl.GroupChat, [impl.Agent("a", "solver", impl.ScriptedAgent([]))], **options)
     with pytest.raises(ValueError):

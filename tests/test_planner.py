@@ -5,6 +5,7 @@ The model is a script of JSON plans and the tools are lookup tables that count t
 every batch, output and message below is worked out by hand from the documented rules.
 """
 
+import itertools
 import json
 
 import pytest
@@ -15,7 +16,7 @@ from kata.check import assert_equal, call
 
 
 def plan(*steps):
-    return json.dumps({"steps": [dict(id=i, action=a, input=x, depends_on=list(d))
+    return json.dumps({"steps": [{"id": i, "action": a, "input": x, "depends_on": list(d)}
                                  for i, a, x, d in steps]})
 
 
@@ -83,7 +84,7 @@ def _assert_cycle(cycle, steps):
     assert isinstance(cycle, list) and len(cycle) >= 2 and cycle[0] == cycle[-1], (
         f"CycleError.cycle must be closed, [a, ..., a], got {cycle!r}")
     assert len(set(cycle[:-1])) == len(cycle) - 1, f"a cycle visits each step once: {cycle}"
-    for here, there in zip(cycle, cycle[1:]):
+    for here, there in itertools.pairwise(cycle):
         assert there in deps.get(here, ()), (
             f"in cycle {cycle}, {here!r} must depend on {there!r}, but depends on "
             f"{list(deps.get(here, ()))}")
@@ -100,7 +101,8 @@ def test_cycle_is_named(impl):
     selfish = _steps(impl, ("x", "t", "", ["x"]))
     with pytest.raises(impl.CycleError) as caught:
         call(impl.topological_batches, selfish)
-    assert caught.value.cycle == ["x", "x"], f"a self-dependency is the cycle [x, x]: {caught.value}"
+    assert caught.value.cycle == ["x", "x"], (
+        f"a self-dependency is the cycle [x, x]: {caught.value}")
 
 
 def test_failure_skips_dependents_only(impl):

@@ -36,9 +36,9 @@ def _shown(answer):
 
 def _blocks(user_content):
     """The (number, unescaped text) of every source block in a user message."""
-    inner = re.search(r"<sources>\n(.*)\n</sources>", user_content, re.S)
+    inner = re.search(r"<sources>\n(.*)\n</sources>", user_content, re.DOTALL)
     assert inner, f"no <sources> ... </sources> block in {user_content!r}"
-    found = re.findall(r'<source id="(\d+)">\n(.*?)\n</source>', inner[1], re.S)
+    found = re.findall(r'<source id="(\d+)">\n(.*?)\n</source>', inner[1], re.DOTALL)
     return [(int(number), html.unescape(text)) for number, text in found]
 
 
@@ -216,7 +216,7 @@ def test_sources_respect_threshold_budget_order_and_uniqueness(impl, rows, budge
        reply=st.lists(st.sampled_from(["[1]", "[2]", "[3, 1]", "[0]", "[12]", "x", "[]"]),
                       max_size=5).map(" ".join), language=st.sampled_from(["en", "zh"]))
 def test_answer_matches_reference(impl, ref, rows, budget, min_score, reply, language):
-    options = dict(token_budget=budget, min_score=min_score, language=language)
+    options = {"token_budget": budget, "min_score": min_score, "language": language}
     rag, model, _ = _rag(impl, [impl.Passage(*row) for row in rows], [reply], **options)
     answer = call(rag.answer, "q")
     ref_model = ref.ScriptedModel([reply])
@@ -239,7 +239,7 @@ def test_language_must_be_en_or_zh(impl):
 
 
 def test_empty_question(impl):
-    rag, _, asked = _rag(impl, [impl.Passage("d1", "text", 1.0)], ["[1]"])
+    rag, _, _asked = _rag(impl, [impl.Passage("d1", "text", 1.0)], ["[1]"])
     assert call(rag.answer, "x").found, "a one-character question is a question"
     for question in ["", "  \n"]:
         with pytest.raises(ValueError):

@@ -37,7 +37,8 @@ def _error(message, call_id):
         content = json.loads(message["content"])
     except (TypeError, ValueError):
         content = None
-    assert isinstance(content, dict) and isinstance(content.get("error"), str) and content["error"], (
+    is_error = isinstance(content, dict) and isinstance(content.get("error"), str)
+    assert is_error and content["error"], (
         f"an error observation is a tool message whose content is {{\"error\": \"...\"}}, got "
         f"{message['content']!r}")
     return content["error"]
@@ -47,7 +48,8 @@ class Flaky:
     """A tool that raises TransientError `failures` times, then returns `result`."""
 
     def __init__(self, impl, failures, result="ok"):
-        self.error, self.failures, self.result, self.calls = impl.TransientError, failures, result, []
+        self.error, self.failures, self.result = impl.TransientError, failures, result
+        self.calls = []
 
     def __call__(self, **arguments):
         self.calls.append(arguments)
@@ -65,7 +67,8 @@ def _agent(impl, replies, tools, **options):
 
 def _run(agent, text="go"):
     result = call(agent.run, text)
-    assert result.status in ("answered", "max_steps"), f"status must be answered|max_steps: {result}"
+    assert result.status in ("answered", "max_steps"), (
+        f"status must be answered or max_steps: {result}")
     return result
 
 
@@ -216,7 +219,8 @@ def test_step_limit_ends_the_run(impl):
     result = _run(agent)
     assert_equal((result.status, result.answer, result.steps), ("max_steps", None, 3),
                  what="three model calls, no final answer")
-    assert len(model.calls) == 3, f"max_steps=3 allows exactly 3 model calls, made {len(model.calls)}"
+    assert len(model.calls) == 3, (
+        f"max_steps=3 allows exactly 3 model calls, made {len(model.calls)}")
     assert_equal(result.messages[-2:], [replies[2], tool("c3", "pong 3")],
                  what="the last step's tool call is still answered (the transcript stays valid)")
 
@@ -294,9 +298,9 @@ def test_every_tool_call_is_answered_right_after_it(impl, script, max_steps, fai
 @given(script=scripts, max_steps=st.integers(1, 6), failures=st.integers(0, 3),
        max_retries=st.integers(0, 3), base_delay=st.sampled_from([0.0, 0.5, 2.0]))
 def test_run_matches_reference(impl, ref, script, max_steps, failures, max_retries, base_delay):
-    options = dict(max_steps=max_steps, max_retries=max_retries, base_delay=base_delay,
-                   system_prompt="sys")
-    agent, model, clock = _agent(impl, _replies(script), _tools(impl, failures), **options)
+    options = {"max_steps": max_steps, "max_retries": max_retries, "base_delay": base_delay,
+                   "system_prompt": "sys"}
+    agent, _model, clock = _agent(impl, _replies(script), _tools(impl, failures), **options)
     result = _run(agent)
     ref_clock = ref.FakeClock()
     expected = ref.ReActAgent(ref.ScriptedModel(_replies(script)), _tools(ref, failures),
@@ -337,6 +341,6 @@ def test_unhashable_or_missing_names_are_errors(impl):
 def test_constructor_limits(impl):
     agent, _, _ = _agent(impl, [final("x")], {}, max_steps=1, max_retries=0, base_delay=0.0)
     assert _run(agent).answer == "x", "max_steps=1, max_retries=0, base_delay=0 are valid"
-    for options in [dict(max_steps=0), dict(max_retries=-1), dict(base_delay=-0.1)]:
+    for options in [{"max_steps": 0}, {"max_retries": -1}, {"base_delay": -0.1}]:
         with pytest.raises(ValueError):
             call(impl.ReActAgent, impl.ScriptedModel([]), {}, **options)

@@ -349,9 +349,9 @@ def test_ndcg_matches_reference(impl, ref, ranking, gains, k):
 
 
 def test_bm25_parameter_boundaries(impl):
-    for options in [dict(k1=0.0), dict(b=0.0), dict(b=1.0)]:
+    for options in [{"k1": 0.0}, {"b": 0.0}, {"b": 1.0}]:
         _bm25(impl, **options)  # valid: the boundaries themselves
-    for options in [dict(k1=-0.1), dict(b=-0.01), dict(b=1.01)]:
+    for options in [{"k1": -0.1}, {"b": -0.01}, {"b": 1.01}]:
         with pytest.raises(ValueError):
             call(impl.BM25, DOCS, **options)
     _bm25(impl, [[]])  # one empty document is a collection

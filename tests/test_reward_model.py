@@ -1,4 +1,4 @@
-"""Grader for the `reward_model` kata: worked examples, properties (with autograd), the reference."""
+"""Grader for the `reward_model` kata: worked examples, properties (autograd), the reference."""
 
 import math
 import re

@@ -199,11 +199,45 @@ def assert_close(actual: Any, expected: torch.Tensor, *, what: str = "output",
             f"{a[where]:.6g}; tolerance atol={atol:g}, rtol={rtol:g}){_context()}")
 
 
+def first_difference(actual: Any, expected: Any, path: str = "") -> str:
+    """Where two unequal plain values first differ, for messages about long transcripts and
+    prompts: `[3]['content'] at character 87: expected '...', got '...'` ("" when equal)."""
+    if actual == expected:
+        return ""
+    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+        for index, (a, e) in enumerate(zip(actual, expected)):
+            if a != e:
+                return first_difference(a, e, f"{path}[{index}]")
+        shorter = min(len(actual), len(expected))
+        if len(actual) == len(expected):  # equal items but list vs tuple
+            return f"{path or 'the value'}: expected a {type(expected).__name__}"
+        side, item = (("extra", actual[shorter]) if len(actual) > shorter
+                      else ("missing", expected[shorter]))
+        return (f"{path or 'the list'} has {len(actual)} items, expected {len(expected)}; "
+                f"{side} item [{shorter}]: {describe(item)}")
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        if actual.keys() != expected.keys():
+            return f"{path or 'the dict'} has keys {list(actual)}, expected {list(expected)}"
+        key = next(k for k in expected if actual[k] != expected[k])
+        return first_difference(actual[key], expected[key], f"{path}[{key!r}]")
+    if isinstance(actual, str) and isinstance(expected, str):
+        at = next((i for i, (a, e) in enumerate(zip(actual, expected)) if a != e),
+                  min(len(actual), len(expected)))
+        start = max(0, at - 20)
+        return (f"{path or 'the text'} at character {at}: expected "
+                f"{expected[start:at + 30]!r}, got {actual[start:at + 30]!r}")
+    return f"{path or 'the value'}: expected {describe(expected)}, got {describe(actual)}"
+
+
 def assert_equal(actual: Any, expected: Any, *, what: str = "output") -> None:
-    """Exact equality for tensors (shape, dtype and values) or plain Python values."""
+    """Exact equality for tensors (shape, dtype and values) or plain Python values; for long
+    lists, dicts and strings the message also says where they first differ."""
     if isinstance(expected, torch.Tensor):
         assert_close(actual, expected, what=what, atol=0.0, rtol=0.0)
         return
     if actual != expected:
+        where = ""
+        if len(repr(expected)) > 160 or len(repr(actual)) > 160:
+            where = f"\n  first difference: {first_difference(actual, expected)}"
         raise AssertionError(f"{what}: expected {describe(expected)}, got {describe(actual)}"
-                             f"{_context()}")
+                             f"{where}{_context()}")

@@ -16,7 +16,7 @@ import torch
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 trl = pytest.importorskip("trl")
-from trl.experimental.gkd.gkd_trainer import GKDTrainer  # noqa: E402
+from trl.experimental.gkd.gkd_trainer import GKDTrainer
 
 
 def test_sequence_distillation_loss_matches_trl_gkd(ref, record_property):

@@ -19,9 +19,9 @@ import torch
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 trl = pytest.importorskip("trl")
-from trl.experimental.cpo.cpo_trainer import CPOTrainer  # noqa: E402
-from trl.trainer.dpo_trainer import DPOTrainer  # noqa: E402
-from trl.trainer.utils import selective_log_softmax  # noqa: E402
+from trl.experimental.cpo.cpo_trainer import CPOTrainer
+from trl.trainer.dpo_trainer import DPOTrainer
+from trl.trainer.utils import selective_log_softmax
 
 IGNORE = -100
 

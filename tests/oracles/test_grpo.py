@@ -18,12 +18,12 @@ import pytest
 import torch
 
 trl = pytest.importorskip("trl")
-from trl.trainer.grpo_trainer import GRPOTrainer  # noqa: E402
-from trl.trainer.utils import nanstd  # noqa: E402
+from trl.trainer.grpo_trainer import GRPOTrainer
+from trl.trainer.utils import nanstd
 
 
 def _trainer(logprobs, beta, epsilon_low, epsilon_high, loss_type, max_completion_length):
-    reduce = lambda x, reduction: x  # noqa: E731  (one process)
+    reduce = lambda x, reduction: x
     accelerator = types.SimpleNamespace(num_processes=1, gather=lambda x: x,
                                         gather_for_metrics=lambda x: x, reduce=reduce,
                                         sync_gradients=True)

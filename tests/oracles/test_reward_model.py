@@ -19,7 +19,7 @@ import torch
 
 trl = pytest.importorskip("trl")
 transformers = pytest.importorskip("transformers")
-from trl.trainer.reward_trainer import RewardTrainer  # noqa: E402
+from trl.trainer.reward_trainer import RewardTrainer
 
 
 def test_pairwise_loss_matches_trl(ref, record_property):
@@ -40,7 +40,7 @@ def test_pairwise_loss_matches_trl(ref, record_property):
             args=types.SimpleNamespace(center_rewards_coefficient=center),
             accelerator=types.SimpleNamespace(gather_for_metrics=lambda x: x, gather=lambda x: x),
             _metrics=collections.defaultdict(lambda: collections.defaultdict(list)))
-        model = lambda **kwargs: types.SimpleNamespace(logits=rewards)  # noqa: E731
+        model = lambda rewards=rewards, **kwargs: types.SimpleNamespace(logits=rewards)
         expected = RewardTrainer.compute_loss(trainer, model, inputs)
         chosen, rejected = rewards[:, 0].chunk(2)
         loss = ref.pairwise_loss(chosen, rejected, margin, center)
