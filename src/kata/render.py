@@ -123,6 +123,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
             lines.append(f"  Fix the first failure, then {again}. {hint}")
         elif result.ok and not loop:
             lines.append(f"  Done. Time yourself next: nox -s practice -- {result.kata}")
+        elif result.selected_ok and not loop:  # a partial run that passed
+            lines.append(f"  Grade the whole kata to record it: nox -s {result.kata}")
     return "\n".join(lines) + "\n"
 
 
