@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
+import threading
 from pathlib import Path
 
 from kata import render
@@ -78,17 +78,20 @@ def end_group(process: subprocess.Popen) -> None:
 def _run_child(command: list[str], env: dict[str, str], result_path: Path) -> int:
     process = subprocess.Popen(command, env=env, start_new_session=os.name == "posix",
                                preexec_fn=_limit_memory if os.name == "posix" else None)
-    try:
-        lingering_since = None
-        while True:
-            try:
-                return process.wait(timeout=0.25)
-            except subprocess.TimeoutExpired:
-                if lingering_since is None and result_path.exists():
-                    lingering_since = time.monotonic()
-                if lingering_since is not None and time.monotonic() - lingering_since > AFTER_VERDICT:
+    done = threading.Event()
+
+    def backstop() -> None:  # the child lingers after its verdict: end its group
+        while not done.wait(0.5):
+            if result_path.exists():
+                if not done.wait(AFTER_VERDICT):
                     end_group(process)
+                return
+
+    threading.Thread(target=backstop, daemon=True).start()
+    try:
+        return process.wait()  # blocking: no polling delay after the child exits
     finally:  # also on Ctrl-C: the child, in its own session, did not get the SIGINT
+        done.set()
         end_group(process)
         if process.poll() is None:
             process.kill()

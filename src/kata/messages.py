@@ -19,6 +19,7 @@ ZH: dict[str, str] = {
     "{kata}: {passed}/{graded} selected passing — partial run":
         "{kata}：选中的 {passed}/{graded} 通过 — 只跑了一部分",
     ", not recorded as passing": "，不记为通过",
+    "  Grade the whole kata to record it: nox -s {kata}": "  完整评测一次才会记为通过：nox -s {kata}",
     "{kata}: not started ({target})": "{kata}：还没开始（{target}）",
     "{kata}: {passed} passed, then a failure — quick check ({target})":
         "{kata}：{passed} 个通过，随后有失败 — 快速检查（{target}）",

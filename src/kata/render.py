@@ -136,6 +136,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         elif result.ok and not loop:
             lines.append(_("  Done. Time yourself next: nox -s practice -- {kata}",
                            kata=result.kata))
+        elif result.selected_ok and not loop:  # a partial run that passed
+            lines.append(_("  Grade the whole kata to record it: nox -s {kata}", kata=result.kata))
     return "\n".join(lines) + "\n"
 
 

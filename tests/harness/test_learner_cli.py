@@ -187,3 +187,19 @@ def test_a_partial_run_does_not_change_progress_or_unlock_the_solution(repo, cap
     main(["progress"])
     row = next(line for line in capsys.readouterr().out.splitlines() if "alpha" in line)
     assert "passing" not in row
+
+
+def test_a_corrupted_page_after_grading_is_one_line_never_a_traceback(repo):
+    with open_store(repo) as store:
+        for _ in range(300):
+            store.record_run(_passed("alpha"), kind="exercises", source="grade",
+                             file_sha="x" * 16)
+    path = store_path(repo)
+    data = bytearray(path.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    assert len(data) >= 6 * page
+    last = len(data) // page - 2  # a page of the runs table (0-based), past its header
+    data[last * page + 8: (last + 1) * page] = b"\xff" * (page - 8)
+    path.write_bytes(bytes(data))
+    warning = record(_passed("alpha"))
+    assert "damaged" in warning and str(path) in warning and "\n" not in warning

@@ -182,7 +182,8 @@ def _corrupt_one_page(path: Path) -> None:
     data = bytearray(path.read_bytes())
     page = int.from_bytes(data[16:18], "big")
     assert len(data) >= 6 * page
-    data[4 * page + 8: 5 * page] = b"\xff" * (page - 8)
+    last = len(data) // page - 2  # a page of the runs table (0-based), past its header
+    data[last * page + 8: (last + 1) * page] = b"\xff" * (page - 8)
     path.write_bytes(bytes(data))
 
 
