@@ -157,6 +157,13 @@ def test_messages_max_tokens_argument_overrides_the_default(impl):
                  what="messages(max_tokens=5) on a memory built with max_tokens=100")
 
 
+def test_system_messages_that_fill_the_budget_exactly_are_accepted(impl):
+    # 10 system tokens and max_tokens=10: valid (total <= max_tokens); no other message fits.
+    history = [system("one two three four five six"), user("hi")]
+    assert_equal(_show(_window(impl, history, 10)), _show([history[0]]),
+                 what="messages() when the system messages take exactly max_tokens=10")
+
+
 def test_system_messages_over_the_budget_raise_value_error(impl):
     with pytest.raises(ValueError) as raised:
         _window(impl, [system("one two three four five six"), user("hi")], 9)
@@ -338,6 +345,12 @@ def test_crash_mid_save_leaves_the_old_file_intact(impl, tmp_path):
     assert [r["text"] for r in call(loaded.search, "red", 5)] == ["red apple"]
 
 
+def test_k_zero_returns_no_result(impl):
+    memory = call(impl.LongTermMemory)
+    call(memory.add, "red apple")
+    assert call(memory.search, "red", 0) == [], "search(query, k=0) returns [] (k >= 0 is valid)"
+
+
 def test_negative_k_raises_value_error(impl):
     memory = call(impl.LongTermMemory)
     with pytest.raises(ValueError):
@@ -501,6 +514,13 @@ def test_build_context_respects_k_and_min_score(impl):
     expected = [system("Be brief."), _memory("red car parked downtown"), assistant("hello"),
                 user("where is my red car")]
     assert_equal(_show(context), _show(expected), what="build_context with k=1, min_score=0.1")
+
+
+def test_build_context_with_a_budget_of_exactly_the_system_prompt(impl):
+    agent = _agent(impl)  # system: 6 tokens
+    context = call(agent.build_context, "red", 6)
+    assert_equal(_show(context), _show([system("Be brief.")]),
+                 what="build_context with budget 6 = the system message's tokens")
 
 
 def test_build_context_system_prompt_over_budget_raises_value_error(impl):

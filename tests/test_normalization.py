@@ -96,7 +96,8 @@ def test_float64_inputs_are_normalised_in_float64(impl, device):
     x = 1e8 + torch.tensor([[0.0, 1.0, 2.0, 3.0]], dtype=torch.float64, device=device)
     expected = torch.tensor([[-1.5, -0.5, 0.5, 1.5]], dtype=torch.float64,
                             device=device) / math.sqrt(1.25 + 1e-5)
-    assert_close(call(impl.layer_norm, x), expected, what="float64 layer_norm of 1e8 + [0, 1, 2, 3]")
+    assert_close(call(impl.layer_norm, x), expected,
+                 what="float64 layer_norm of 1e8 + [0, 1, 2, 3]")
     x = torch.tensor([[3e20, 4e20]], dtype=torch.float64, device=device)
     rms = math.sqrt((9e40 + 16e40) / 2)
     expected = torch.tensor([[3e20 / rms, 4e20 / rms]], dtype=torch.float64, device=device)

@@ -94,6 +94,19 @@ def test_kl_penalized_rewards_worked_example(impl, device):
     assert_close(rewards, expected, what="rewards (score on the LAST response token)")
 
 
+def test_one_token_responses_at_either_end_get_their_score(impl, device):
+    # The smallest valid response is one token: at position 0 (no prompt) in row 0, at the last
+    # position in row 1 (a three-token prompt). Each holds its score minus 0.5 · k1.
+    mask = torch.tensor([[True, False, False, False], [False, False, False, True]], device=device)
+    logprobs = torch.tensor([[-1.0, -2.0, -3.0, -4.0], [-1.0, -1.0, -1.0, -0.5]], device=device)
+    ref_logprobs = torch.full((2, 4), -1.0, device=device)
+    scores = torch.tensor([3.0, -1.0], device=device)
+    expected = torch.tensor([[3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -0.5 * 0.5 - 1.0]],
+                            device=device)
+    rewards = call(impl.kl_penalized_rewards, scores, logprobs, ref_logprobs, mask, 0.5)
+    assert_close(rewards, expected, what="rewards of one-token responses at positions 0 and 3")
+
+
 def test_policy_loss_worked_example(impl, device):
     advantages = torch.tensor([[1.0, 1.0, -1.0, -1.0, 5.0]], device=device)
     ratio = torch.tensor([[1.5, 0.5, 1.5, 0.5, 3.0]])
@@ -328,3 +341,9 @@ def test_kl_in_loss_without_ref_logprobs_raises_value_error(impl, device):
     data["ref_logprobs"] = None
     with pytest.raises(ValueError):
         call(impl.ppo_loss, **data, kl_coef=0.1)
+    with pytest.raises(ValueError):  # any non-zero kl_coef needs them, however small
+        call(impl.ppo_loss, **data, kl_coef=1e-6)
+    loss, stats = call(impl.ppo_loss, **data, kl_coef=0.0)  # KL in the reward: valid
+    assert "kl" not in stats, "without ref_logprobs there is no 'kl' stat"
+    expected = stats["policy_loss"] + 0.1 * stats["value_loss"]
+    assert_close(loss.detach(), expected, what="ppo_loss with kl_coef=0 and no ref_logprobs")
