@@ -68,6 +68,28 @@ def test_bottleneck_adapter_worked_example(impl):
     assert_close(call(adapter, hidden), expected, what="adapter h + up(relu(down(h)))")
 
 
+def test_prefix_attention_worked_example(impl, ref):
+    # one head, head_dim 2, identity projections without bias; a single real token at position
+    # 0 (no rotation): q = k = v = x = [1, 0]; prefixes k = [0, 0], [2, 0], v = [1, 1], [0, 2]
+    attn = ref.TinyAttention(2, 1).double()
+    with torch.no_grad():
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj):
+            proj.weight.copy_(torch.eye(2))
+            proj.bias.zero_()
+    layer = call(impl.PrefixAttention, attn, 2)
+    with torch.no_grad():
+        layer.prefix_key.copy_(torch.tensor([[[0.0, 0.0], [2.0, 0.0]]]))
+        layer.prefix_value.copy_(torch.tensor([[[1.0, 1.0], [0.0, 2.0]]]))
+    x = torch.tensor([[[1.0, 0.0]]], dtype=torch.float64)
+    # the first (and only) query sees both prefixes and itself: scores [0, 2, 1] / sqrt(2)
+    exps = [math.exp(s / math.sqrt(2)) for s in (0.0, 2.0, 1.0)]
+    w = [e / sum(exps) for e in exps]
+    expected = torch.tensor([[[w[0] * 1 + w[1] * 0 + w[2] * 1, w[0] * 1 + w[1] * 2 + w[2] * 0]]],
+                            dtype=torch.float64)
+    assert_close(call(layer, x, torch.ones(1, 1, dtype=torch.long)), expected,
+                 what="PrefixAttention on one token (attends to both prefixes and itself)")
+
+
 def test_prompt_tuning_worked_example(impl):
     embedding = torch.nn.Embedding(5, 2)
     with torch.no_grad():
