@@ -104,6 +104,9 @@ def cmd_hint(args: argparse.Namespace, extra: list[str]) -> int:
     from kata import hints, render
 
     kata = find_kata(args.id, _catalog())
+    if args.follow_ups:  # reading them uses no hint and needs no store
+        print(render.follow_ups_text(kata, hints.follow_ups(kata)), end="")
+        return 0
     total = len(hints.levels(kata))
     with _store() as store:
         if args.all:
@@ -156,19 +159,27 @@ def cmd_restore(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _loop_parts(root, poll: bool = False):
+def _loop_parts(root, args: argparse.Namespace):
     """The real clock, grader, screen and event inbox of the interactive loops."""
     import os
     import time
 
-    if poll:
+    if args.poll:
         os.environ["KATA_WATCH_POLL"] = "1"
 
     from kata import render
     from kata.events import Inbox
     from kata.grader import WarmGrader
 
-    return time.time, WarmGrader(root), render.Screen(), Inbox
+    return time.time, WarmGrader(root, time_limit=args.kata_time_limit), render.Screen(), Inbox
+
+
+def _time_limit_error(args: argparse.Namespace) -> int:
+    if args.kata_time_limit is not None and args.kata_time_limit <= 0:
+        print(f"kata: --kata-time-limit must be positive (seconds), got {args.kata_time_limit:g}",
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
@@ -181,7 +192,9 @@ def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
     if args.minutes is not None and args.minutes <= 0:
         print(f"kata: --minutes must be positive, got {args.minutes:g}", file=sys.stderr)
         return 2
-    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    if _time_limit_error(args):
+        return 2
+    clock, grader, screen, inbox_type = _loop_parts(root, args)
     path = Path(args.file).expanduser().resolve() if args.file else None
     if path is not None and path.suffix != ".py":
         print(f"kata: --file {args.file}: give a .py path", file=sys.stderr)
@@ -203,7 +216,9 @@ def cmd_watch(args: argparse.Namespace, extra: list[str]) -> int:
     katas = _catalog()
     if args.ids:
         katas = [find_kata(i, katas) for i in args.ids]
-    _clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    if _time_limit_error(args):
+        return 2
+    _clock, grader, screen, inbox_type = _loop_parts(root, args)
     with _store(root) as store, grader, inbox_type() as inbox:
         return Watch(katas, store=store, grader=grader, inbox=inbox, screen=screen).run()
 
@@ -217,7 +232,12 @@ def cmd_mock(args: argparse.Namespace, extra: list[str]) -> int:
         if track not in TRACKS:
             print(f"kata: --track {track}: use one of {', '.join(TRACKS)}", file=sys.stderr)
             return 2
-    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    if args.minutes <= 0:
+        print(f"kata: --minutes must be positive, got {args.minutes:g}", file=sys.stderr)
+        return 2
+    if _time_limit_error(args):
+        return 2
+    clock, grader, screen, inbox_type = _loop_parts(root, args)
     with _store(root) as store, grader:
         return run_mock(_catalog(), store=store, grader=grader, inbox_factory=inbox_type,
                         screen=screen, clock=clock, minutes=args.minutes, tracks=args.track)
@@ -228,6 +248,13 @@ def cmd_env(args: argparse.Namespace, extra: list[str]) -> int:
 
     print(render.environment(), end="")
     return 0
+
+
+def _loop_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
+    p.add_argument("--kata-time-limit", type=float, default=None, metavar="SECONDS",
+                   help="seconds one kata test may run before it fails as a timeout (default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -258,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hint", help="reveal the next hint level for a kata")
     p.add_argument("id")
     p.add_argument("--all", action="store_true", help="show every level and the follow-ups")
+    p.add_argument("--follow-ups", action="store_true",
+                   help="only the interview follow-up questions (uses no hint)")
     p.set_defaults(func=cmd_hint)
     p = sub.add_parser("solution", help="the reference solution (after the kata passes)")
     p.add_argument("id")
@@ -272,19 +301,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="like a whiteboard: grade once, when you are done or time is up")
     p.add_argument("--file", default=None,
                    help="practise in this file instead of practice/<id>.py")
-    p.add_argument("--poll", action="store_true",
-                   help="poll for saves (for file systems where change events fail)")
+    _loop_options(p)
     p.set_defaults(func=cmd_practice)
     p = sub.add_parser("watch", help="re-grade on every save; move on when a kata passes")
     p.add_argument("ids", nargs="*", help="katas to go through (default: all, in order)")
-    p.add_argument("--poll", action="store_true",
-                   help="poll for saves (for file systems where change events fail)")
+    _loop_options(p)
     p.set_defaults(func=cmd_watch)
     p = sub.add_parser("mock", help="a mock interview: unmastered katas back to back, blind")
     p.add_argument("--minutes", type=float, default=45)
     p.add_argument("--track", action="append", help="only this track (repeatable)")
-    p.add_argument("--poll", action="store_true",
-                   help="poll for saves (for file systems where change events fail)")
+    _loop_options(p)
     p.set_defaults(func=cmd_mock)
     p = sub.add_parser("reset", help="fresh stub in exercises/<id>.py (your file is backed up)")
     p.add_argument("id")

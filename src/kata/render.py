@@ -44,12 +44,13 @@ def headline(result: KataResult) -> str:
 
 
 def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
-                 quick: bool = False) -> str:
+                 quick: bool = False, typed: bool = False) -> str:
     """The learner's verdict: headline, then what to do next.
 
     `loop` is "" for `kata grade`, "watch" or "practice" inside those loops (the next step is
-    then "save again" and hints are a key press away); `quick` marks a run that stopped at the
-    first failure.
+    then "save again" and hints are a key press away), "ended" for the final grade of a
+    practice that is over (no next step: the attempt's summary follows); `quick` marks a run
+    that stopped at the first failure; `typed` means keys are read as lines (no terminal).
     """
     lines = []
     style = "green" if result.ok else ("yellow" if result.not_started else "red")
@@ -60,7 +61,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         head = (f"{result.kata}: {result.passed} passed, then a failure — quick check "
                 f"({result.target})")
     lines.append(_paint(head, style, color) if color else head)
-    hint = ("Stuck? press h for a hint" if loop else f"Stuck? nox -s hint -- {result.kata}")
+    hint = (f"Stuck? {_press('h', typed)} for a hint" if loop
+            else f"Stuck? nox -s hint -- {result.kata}")
     if result.crashed:
         lines.append(_indent(result.crashed, "  "))
     for message in result.rules:
@@ -74,8 +76,9 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         functions += [name for name in result.todo if name not in functions]
         if functions:
             lines.append(f"  not started: {', '.join(functions)}")
-        lines.append(f"  Open {result.target}, read the docstrings and replace each TODO"
-                     f"{', then save' if loop else ''}. {hint}")
+        if loop != "ended":
+            lines.append(f"  Open {result.target}, read the docstrings and replace each TODO"
+                         f"{', then save' if loop else ''}. {hint}")
     else:
         shown_messages: set[str] = set()
         shown_mistakes: set[str] = set()  # one detailed failure per likely mistake
@@ -112,7 +115,7 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         if skipped:
             reason = skipped[0].message.removeprefix("not covered: ")
             lines.append(_paint(f"  · {len(skipped)} not covered: {reason}", "dim", color))
-        if failures and not result.not_started:
+        if failures and not result.not_started and loop != "ended":
             again = "save again" if loop else "grade again"
             lines.append(f"  Fix the first failure, then {again}. {hint}")
         elif result.ok and not loop:
@@ -174,17 +177,27 @@ def catalog_table(katas) -> str:
     return _to_text(table) + "Grade one: nox -s <id>    Hints: nox -s hint -- <id>\n"
 
 
-def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool = False) -> str:
+def _press(key: str, typed: bool) -> str:
+    """How to give a key: a key press on a terminal, a line in a pipe."""
+    return f"type {key} and Enter" if typed else f"press {key}"
+
+
+def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool = False,
+               typed: bool = False) -> str:
     lines = [f"{kata.id} — {kata.title}"]
     for heading, body in shown:
         lines += ["", f"## {heading}", body]
-    again = "press h again" if loop else "run the same command again"
+    again = f"{_press('h', typed)} again" if loop else "run the same command again"
     if level < total:
         lines += ["", f"(hint {level} of {total}; {again} for the next one)"]
     elif loop:
-        lines += ["", f"(that was the last hint; nox -s hint -- {kata.id} --all shows them all)"]
+        lines += ["", f"(that was the last hint; interview follow-ups: nox -s hint -- {kata.id} "
+                      "--follow-ups)"]
     if follow_ups:
         lines += ["", "## Follow-up questions", follow_ups]
+    elif not loop and level < total:
+        lines += [f"(the interview follow-up questions, without using a hint: nox -s hint -- "
+                  f"{kata.id} --follow-ups)"]
     if level >= total and not loop:
         lines += ["", f"(all {total} hints shown; the reference, once you pass: "
                       f"nox -s solution -- {kata.id})"]
@@ -265,12 +278,31 @@ def clock(seconds: float) -> str:
     return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
 
 
-def _keys(blind: bool) -> str:
+def follow_ups_text(kata, follow_ups: str) -> str:
+    """`kata hint <id> --follow-ups`: the interview follow-up questions alone (no hint used)."""
+    body = follow_ups or "(this kata has no follow-up questions yet)"
+    return f"{kata.id} — {kata.title}\n\n## Follow-up questions\n{body}\n"
+
+
+def _keys(blind: bool, typed: bool = False) -> str:
+    if typed:
+        return ("type done, hint or quit and Enter" if blind
+                else "type hint, grade or quit and Enter")
     return "d done · h hint · q give up" if blind else "h hint · g grade now · q give up"
 
 
+def grading_status(path: str, tty: bool = True) -> str:
+    """The status line while a grade runs."""
+    how = "press q to quit" if tty else "type quit and Enter to stop"
+    return f"⏳ grading {path}… (saving again restarts it; {how})"
+
+
+def grade_cancelled(path: str) -> str:
+    return f"↻ {path} changed while it was graded: grading the new version…"
+
+
 def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = "",
-                    watching: str = "") -> str:
+                    watching: str = "", typed: bool = False) -> str:
     target = f"target {kata.minutes} min"
     lines = [f"Practice: {kata.id} — {kata.title}",
              f"  {clock(minutes * 60)} on the clock ({target}). Your file: {path}"]
@@ -282,12 +314,15 @@ def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = 
     else:
         lines.append("  Edit it in your editor; every save is graded. The clock stops when all "
                      "tests pass.")
-    lines.append(f"  Keys: {_keys(blind)} (or type the word and Enter)   Ctrl-C: stop, keeping "
-                 "your file")
+    if typed:
+        lines.append(f"  No terminal: {_keys(blind, typed)}. Ctrl-C stops, keeping your file.")
+    else:
+        lines.append(f"  Keys: {_keys(blind)} (or type the word and Enter)   Ctrl-C: stop, "
+                     "keeping your file")
     return "\n".join(lines)
 
 
-def countdown(left: float, runs: int, last: str, blind: bool) -> str:
+def countdown(left: float, runs: int, last: str, blind: bool, typed: bool = False) -> str:
     """The live status line of a practice session."""
     when = f"{clock(left)} left" if left >= 0 else f"{clock(-left)} over time"
     parts = [f"⏱ {when}"]
@@ -295,7 +330,7 @@ def countdown(left: float, runs: int, last: str, blind: bool) -> str:
         parts.append(f"{runs} run{'s' if runs != 1 else ''}")
         if last:
             parts.append(last)
-    parts.append(_keys(blind))
+    parts.append(_keys(blind, typed))
     return " · ".join(parts)
 
 
@@ -304,11 +339,12 @@ def minutes_left(left: float) -> str:
     return f"⏱ {minutes} minute{'s' if minutes != 1 else ''} left"
 
 
-def time_up(blind: bool, minutes: float) -> str:
+def time_up(blind: bool, minutes: float, typed: bool = False) -> str:
     if blind:
         return "⏱ Time is up. Grading your file once, as it is now…"
+    stop = "typing quit gives up" if typed else "q gives up"
     return (f"⏱ Time is up ({clock(minutes * 60)} on the clock). Keep going: the overtime is "
-            f"recorded (up to another {clock(minutes * 60)}). q gives up.")
+            f"recorded (up to another {clock(minutes * 60)}); {stop}.")
 
 
 def overtime_over(minutes: float) -> str:
@@ -354,14 +390,21 @@ def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None
     return "\n".join(lines)
 
 
-def watch_banner(kata, path: str, index: int, total: int, watching: str) -> str:
+def _watch_keys(typed: bool) -> str:
+    return ("type hint, grade or quit and Enter" if typed
+            else "Keys: h hint · g grade now · q quit")
+
+
+def watch_banner(kata, path: str, index: int, total: int, watching: str,
+                 typed: bool = False) -> str:
     how = " (polling for changes)" if watching == "polling" else ""
     return (f"── {kata.id} ({index} of {total}): {kata.title}\n"
-            f"Watching {path}{how}: every save is graded. Keys: h hint · g grade now · q quit")
+            f"Watching {path}{how}: every save is graded. {_watch_keys(typed)}")
 
 
-def watch_status(path: str) -> str:
-    return f"watching {path} · h hint · g grade now · q quit"
+def watch_status(path: str, typed: bool = False) -> str:
+    return f"watching {path} · " + ("type hint, grade or quit" if typed
+                                    else "h hint · g grade now · q quit")
 
 
 def all_done(count: int) -> str:
@@ -482,10 +525,14 @@ def stats_text(kata, attempts, now: float, width: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mock_plan(rows, minutes: float) -> str:
-    names = ", ".join(f"{r.kata.id} ({r.kata.minutes} min)" for r in rows)
-    return (f"Mock interview: {len(rows)} kata{'s' if len(rows) != 1 else ''} in about "
-            f"{minutes:g} minutes, blind (graded once each, when you press d or time is up): "
+def mock_plan(rows, minutes: float, clocks: list[float] | None = None) -> str:
+    """The plan: each kata with its clock (its target, or less when the interview is short)."""
+    clocks = clocks or [r.kata.minutes for r in rows]
+    names = ", ".join(f"{r.kata.id} ({clock(m * 60)}" + (
+        f" of its {r.kata.minutes}-minute target)" if m < r.kata.minutes else ")")
+        for r, m in zip(rows, clocks, strict=True))
+    return (f"Mock interview: {len(rows)} kata{'s' if len(rows) != 1 else ''} in "
+            f"{clock(minutes * 60)}, blind (graded once each, when you press d or time is up): "
             f"{names}")
 
 
