@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -34,8 +35,43 @@ STAMP = VENV / ".kata-stamp"
 TORCH_VERSION = "2.13.0"
 TORCH_CHOICES = ("cpu", "cuda", "system")
 
-# Every session runs with python=False, so nox's probe for the uv binary is noise to a learner.
-logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
+LEARNER: set[str] = set()  # sessions whose output is the kata CLI's alone (filled below)
+QUIET_CODES = {1, 130}  # a failing verdict, Ctrl-C: the kata command has said everything
+
+
+class _LearnerView(logging.Filter):
+    """Keep nox's own lines out of a learner's screen.
+
+    A learner session prints what the kata command prints and nothing else: no "Running
+    session", no command echo, no "was successful", and, when the command exits 1 (a failing
+    grade) or 130 (Ctrl-C), no red "Command ... failed" / "Session ... failed" either. The exit
+    status stays non-zero, so scripts and CI still see a failing grade. Any other failure
+    (building .venv, exit 2 on a usage error) keeps nox's messages. Every session runs with
+    python=False, so nox's probe for the uv binary is noise too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quiet_failure = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text == "uv binary not found.":
+            return False
+        if match := re.fullmatch(r"Running session (\S+)", text):
+            return match[1] not in LEARNER
+        if match := re.fullmatch(r"Session (\S+) was successful.*", text, re.S):
+            return match[1] not in LEARNER
+        if match := re.fullmatch(r"Command .* -m kata \S+.* failed with exit code (-?\d+).*",
+                                 text, re.S):
+            self.quiet_failure = int(match[1]) in QUIET_CODES
+            return not self.quiet_failure
+        if match := re.fullmatch(r"Session (\S+) failed\.", text):
+            return not (match[1] in LEARNER and self.quiet_failure)
+        return True
+
+
+logging.getLogger("nox").addFilter(_LearnerView())
 nox.options.sessions = ["list"]  # a bare `nox` shows the catalog
 nox.options.error_on_missing_interpreters = False
 
@@ -89,7 +125,8 @@ def ensure_env(session: nox.Session) -> None:
 
 def kata(session: nox.Session, *args: str, success_codes=(0,)) -> None:
     ensure_env(session)
-    session.run(str(PYTHON), "-m", "kata", *args, external=True, success_codes=list(success_codes))
+    session.run(str(PYTHON), "-m", "kata", *args, external=True, success_codes=list(success_codes),
+                log=False)
 
 
 def _catalog() -> list[dict]:
@@ -107,6 +144,7 @@ def _register(entry: dict) -> None:
 
     grade.__doc__ = entry.get("title", kata_id)
     nox.session(name=kata_id, python=False)(grade)
+    LEARNER.add(kata_id)
 
 
 RESERVED = {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list",
@@ -123,6 +161,9 @@ def tests(session: nox.Session) -> None:
     session.run(str(PYTHON), "-m", "pytest", "tests/harness", "-q", *session.posargs,
                 external=True)
     session.run(str(PYTHON), "-m", "kata", "verify", external=True)
+
+
+LEARNER.update({"hint", "env", "list"})
 
 
 @nox.session(python=False)
@@ -153,6 +194,7 @@ def _learner(name: str, doc: str, needs_id: bool = False, codes=(0,)) -> None:
 
     run.__doc__ = doc
     nox.session(name=name, python=False)(run)
+    LEARNER.add(name)
 
 
 # The learner loop: thin sessions over the `kata` CLI (arguments after --).

@@ -158,6 +158,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.tbstyle = "no"
         config.option.reportchars = ""
         config.option.showcapture = "no"
+        if config.option.verbose == -1:  # plain -q: no row of F/. and no "21 failed in 0.3s"
+            config.option.verbose = -2   # (the kata summary says it); -v still lists tests
     target = config.getoption("target")
     if target not in ("exercises", "solutions", "practice"):
         path = Path(str(config.invocation_params.dir)) / target
@@ -295,6 +297,15 @@ def pytest_runtest_call(item: pytest.Item):
     return (yield from _timed(item))
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_report_teststatus(report, config: pytest.Config):
+    """The learner's view (--kata-quiet -q) prints no progress letters: the summary counts."""
+    outcome = yield
+    if outcome and config.getoption("kata_quiet") and config.option.verbose < -1:
+        return outcome[0], "", ""
+    return outcome
+
+
 def _leaves(error: BaseException) -> list[BaseException]:
     if isinstance(error, BaseExceptionGroup):
         return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
@@ -406,6 +417,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = _state(config)
     for result in state.results.values():
-        terminalreporter.write_line("")
+        if config.option.verbose >= -1:  # quieter: pytest's own blank line is separation enough
+            terminalreporter.write_line("")
         terminalreporter.write(render.kata_summary(result, color=terminalreporter.hasmarkup))
 
