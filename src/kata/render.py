@@ -154,27 +154,49 @@ def verify_total(reports) -> str:
     return f"{head}\nverify: {len(reports) - len(bad)} passed, {len(bad)} failed"
 
 
-def _to_text(renderable) -> str:
+def terminal_width() -> int:
+    """The terminal's width in columns (COLUMNS when set; 80 when not a terminal)."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _to_text(renderable, width: int | None = None) -> str:
+    import io
+    import sys
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=use_color(sys.stdout.isatty()),
+            width=width or terminal_width()).print(renderable)
+    return buffer.getvalue()
+
+
+def _natural_width(renderable) -> int:
+    """The width `renderable` takes when nothing has to wrap."""
     import io
 
     from rich.console import Console
 
     buffer = io.StringIO()
-    Console(file=buffer, force_terminal=use_color(__import__("sys").stdout.isatty()),
-            width=110).print(renderable)
-    return buffer.getvalue()
+    Console(file=buffer, force_terminal=False, width=1000).print(renderable)
+    return max((len(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
 
 
-def catalog_table(katas) -> str:
+def catalog_table(katas, width: int | None = None) -> str:
+    """The catalog; ids are never cut, the summary wraps to fit the terminal."""
     from rich.table import Table
 
     table = Table(title="LLM katas", title_justify="left")
-    for column in ("id", "track", "seed", "level", "min", "summary"):
+    table.add_column("id", no_wrap=True)
+    for column in ("track", "seed", "level", "min"):
         table.add_column(column)
+    table.add_column("summary", ratio=1, overflow="fold")
     for kata in katas:
         table.add_row(kata.id, kata.track, kata.seed, "●" * kata.difficulty, str(kata.minutes),
                       kata.summary)
-    return _to_text(table) + "Grade one: nox -s <id>    Hints: nox -s hint -- <id>\n"
+    return _to_text(table, width) + "Grade one: nox -s <id>    Hints: nox -s hint -- <id>\n"
 
 
 def _press(key: str, typed: bool) -> str:
@@ -428,30 +450,57 @@ def watch_done(count: int) -> str:
 _STATUS_STYLE = {"passing": "green", "failing": "red", "not started": "dim"}
 
 
+# progress_table's columns, most important first: the narrowest terminal keeps the first ones.
+_PROGRESS_COLUMNS = ("kata", "status", "best/target", "hints", "last", "level", "seed")
+
+
 def _ago(moment: float | None, now: float) -> str:
     if moment is None:
         return "—"
     seconds = max(0.0, now - moment)
     for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
         if seconds >= size:
-            return f"{int(seconds // size)} {unit} ago"
+            return f"{int(seconds // size)}{unit} ago"
     return "just now"
 
 
-def progress_table(rows, now: float, by: str = "track") -> str:
-    """`kata progress` / `kata list`: one table grouped by track (or seed section)."""
-    from rich.table import Table
-    from rich.text import Text
+def progress_table(rows, now: float, by: str = "track", width: int | None = None) -> str:
+    """`kata progress` / `kata list`: one table grouped by track (or seed section).
+
+    Fits `width` (default: the terminal's): columns are dropped from the least important
+    (seed, level, last) until it does; ids are never cut, and the summary lines wrap.
+    """
+    import textwrap
 
     from kata.progress import seed_section
 
+    width = width or terminal_width()
     group = (lambda r: r.kata.track) if by == "track" else (lambda r: seed_section(r.kata))
-    table = Table(title=f"LLM katas — progress by {by}", title_justify="left")
-    for column in ("kata", "seed", "level", "status", "best / target", "hints", "last"):
-        table.add_column(column)
     groups: dict[str, list] = {}
     for row in rows:
         groups.setdefault(group(row), []).append(row)
+    table = None
+    for keep in range(len(_PROGRESS_COLUMNS), 0, -1):
+        table = _progress_rich(groups, now, by, _PROGRESS_COLUMNS[:keep])
+        if _natural_width(table) <= width:
+            break
+    other = "seed" if by == "track" else "track"
+    passing = sum(r.status == "passing" for r in rows)
+    summary = f"{passing}/{len(rows)} passing · by {other}: {_group_totals(rows, other)}"
+    footer = textwrap.fill(summary, width, subsequent_indent="  ",
+                           break_on_hyphens=False) + "\n"
+    footer += textwrap.fill("Next: nox -s watch (re-grade on save) · nox -s practice -- <id> "
+                            "(timed) · nox -s stats -- <id>", width, subsequent_indent="  ") + "\n"
+    return _to_text(table, _natural_width(table) if table else width) + footer
+
+
+def _progress_rich(groups: dict, now: float, by: str, columns: tuple[str, ...]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"LLM katas — progress by {by}", title_justify="left")
+    for column in columns:
+        table.add_column(column, no_wrap=True)
     for name, members in groups.items():
         done = sum(r.status == "passing" for r in members)
         table.add_row(Text(f"{name} ({done}/{len(members)})", style="bold"), end_section=False)
@@ -459,20 +508,16 @@ def progress_table(rows, now: float, by: str = "track") -> str:
             status = r.status
             if r.status == "failing" and r.total:
                 status += f" {r.passed}/{r.total}"
-            best = (f"{clock(r.best_seconds)} / {r.kata.minutes}:00"
-                    if r.best_seconds is not None else f"— / {r.kata.minutes}:00")
-            mark = " ✓" if r.mastered else ""
-            hints = f"{r.hints}/3" + (" +sol" if r.solution_seen else "")
-            table.add_row("  " + r.kata.id, r.kata.seed, "●" * r.kata.difficulty,
-                          Text(status, style=_STATUS_STYLE[r.status]), best + mark, hints,
-                          _ago(r.last_attempt, now), end_section=r is members[-1])
-    other = "seed" if by == "track" else "track"
-    totals = _group_totals(rows, other)
-    passing = sum(r.status == "passing" for r in rows)
-    footer = (f"{passing}/{len(rows)} passing · by {other}: {totals}\n"
-              "Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
-              "nox -s stats -- <id>\n")
-    return _to_text(table) + footer
+            best = (f"{clock(r.best_seconds)}/{r.kata.minutes}:00"
+                    if r.best_seconds is not None else f"—/{r.kata.minutes}:00")
+            cells = {"kata": "  " + r.kata.id, "seed": r.kata.seed,
+                     "level": "●" * r.kata.difficulty,
+                     "status": Text(status, style=_STATUS_STYLE[r.status]),
+                     "best/target": best + (" ✓" if r.mastered else ""),
+                     "hints": f"{r.hints}/3" + ("+sol" if r.solution_seen else ""),
+                     "last": _ago(r.last_attempt, now)}
+            table.add_row(*(cells[c] for c in columns), end_section=r is members[-1])
+    return table
 
 
 def _group_totals(rows, by: str) -> str:

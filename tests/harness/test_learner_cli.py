@@ -88,7 +88,7 @@ def test_progress_shows_status_best_time_and_hints(repo, katas, capsys):
     out = capsys.readouterr().out
     assert "foundations (1/1)" in out and "systems (0/1)" in out
     assert "passing" in out and "failing 1/2" in out
-    assert "5:00 / 10:00 ✓" in out and "2/3" in out
+    assert "5:00/10:00 ✓" in out and "2/3" in out
     assert main(["list", "--by", "seed"]) == 0
     assert "engineering (0/1)" in capsys.readouterr().out
 
