@@ -158,7 +158,7 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
     if call is None:
         return None
     observed = _observed(call)
-    if observed is None:
+    if observed is None and (call.error is not None or call.output is not None):
         return None
     try:
         done = _COUNTS.get(reference, 0)
@@ -167,12 +167,15 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
         _COUNTS[reference] = done + 1
     except TypeError:  # not weak-referenceable: no budget
         pass
-    if _agrees(_replay(reference, call), observed):
+    expected = _replay(reference, call)
+    if observed is None:  # returned None: right for in-place code, a missing return otherwise
+        return _structure(call, expected, observed) if expected is not None else None
+    if _agrees(expected, observed):
         return None  # the recorded call was answered correctly; the failure is elsewhere
     candidates = [(mutant, module) for mutant, module in mutant_modules(kata)
                   if _agrees(_replay(module, call), observed)]
     if not candidates:
-        return None
+        return _structure(call, expected, observed)
     for other in _evidence(call, RECORDER.calls if others is None else others):
         seen = _observed(other)
         if seen is None:
@@ -189,6 +192,42 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
     return Mutant(id="|".join(m.id for m, _ in candidates), find="", replace="",
                   mistake=f"One of these mistakes (the failing calls do not tell them apart): "
                           f"{mistakes}")
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "None"
+    if isinstance(value, torch.Tensor):
+        return "a Tensor"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}"
+    article = "an" if type(value).__name__[:1] in "aeiouAEIOU" else "a"
+    return f"{article} {type(value).__name__}"
+
+
+def _structure(call: Call, expected: Any, observed: Any) -> Mutant | None:
+    """A pseudo-mistake when the learner's result has the wrong structure: a Tensor where
+    (output, weights) is due, a tuple of the wrong length, a missing return. The test's own
+    error (e.g. "not enough values to unpack") does not say what was expected; this does."""
+    if expected is None or isinstance(expected, _Raised) or isinstance(observed, _Raised):
+        return None
+    name = f"{call.owner_class}.{call.function}" if call.owner_class else call.function
+    if isinstance(expected, tuple):
+        parts = ", ".join(_kind(item).removeprefix("a ").removeprefix("an ")
+                          for item in expected)
+        want = f"a tuple of {len(expected)} ({parts})"
+        if isinstance(observed, tuple) and len(observed) == len(expected):
+            return None
+    else:
+        want = _kind(expected)
+        if isinstance(observed, type(expected)) or isinstance(expected, type(observed)):
+            return None
+        if isinstance(expected, int | float) and isinstance(observed, int | float):
+            return None
+    hint = " (a missing return?)" if observed is None else ""
+    return Mutant(id="wrong_return_structure", find="", replace="",
+                  mistake=f"{name} returned {_kind(observed)}{hint}; it must return {want}, "
+                          "as its docstring says.")
 
 
 def _evidence(call: Call, calls: list[Call]) -> list[Call]:

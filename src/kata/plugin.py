@@ -362,9 +362,12 @@ def _classify(item: pytest.Item, call: pytest.CallInfo, state: _State, found: Ka
         message = str(first).split("\nassert ")[0].strip() or "assertion failed"
     else:
         message = f"{type(first).__name__}: {first}"
-        if RECORDER.last is not None:
-            message += f"\n  call: {RECORDER.last.describe()}"
-    result = TestResult(name, "failed", message[:2000], _example(error)[:2000],
+    # Every failure names the call it is about (a bare assert or a long SchemaError included);
+    # the call line survives the cut of a long message.
+    shown_call = ""
+    if RECORDER.last is not None and "\n  call: " not in message:
+        shown_call = f"\n  call: {RECORDER.last.describe()}"
+    result = TestResult(name, "failed", message[:2000] + shown_call, _example(error)[:2000],
                         duration=call.duration)
     try:
         from kata.diagnosis import diagnose

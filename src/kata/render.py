@@ -23,11 +23,14 @@ def _indent(text: str, prefix: str) -> str:
 
 
 def _clip(text: str, width: int = 600, max_lines: int = 12) -> str:
-    """Keep flooded messages readable: long lines and long messages are cut."""
+    """Keep flooded messages readable: long lines and long messages are cut, but the last
+    `call: ...` line (which call failed) is always kept."""
     lines = [line if len(line) <= width else line[:width] + " …" for line in text.splitlines()]
+    calls = [i for i, line in enumerate(lines) if line.lstrip().startswith("call: ")]
+    tail = [lines.pop(calls[-1])] if calls and calls[-1] >= max_lines else []
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [f"… ({len(lines) - max_lines} more lines)"]
-    return "\n".join(lines)
+    return "\n".join(lines + tail)
 
 
 def headline(result: KataResult) -> str:

@@ -110,3 +110,25 @@ def test_attention_minus_1e9_fill_is_not_called_a_reversed_mask():
                                    str(kata.solution))
     found = diagnose(kata, tiny, reference, [other, tiny])
     assert found is not None and found.id == "large_negative_fill_gives_mean"
+
+
+def test_a_result_of_the_wrong_structure_says_what_was_expected():
+    """Issue 8, item 10: `output` instead of `(output, weights)`."""
+    import torch
+
+    from kata.catalog import find_kata, load_catalog, repo_root
+
+    kata = find_kata("attention", load_catalog(repo_root()))
+    reference = module_from_source(kata.solution.read_text(), "kata_ref_test_arity",
+                                   str(kata.solution))
+    query = torch.ones(1, 2)
+    output, _ = reference.scaled_dot_product_attention(query, query, query)
+    only = Call("scaled_dot_product_attention", (query, query, query), {}, output=output)
+    found = diagnose(kata, only, reference, [only])
+    assert found is not None and "returned a Tensor" in found.mistake
+    assert "a tuple of 2 (Tensor, Tensor)" in found.mistake
+    reference = module_from_source(kata.solution.read_text(), "kata_ref_test_none",
+                                   str(kata.solution))
+    nothing = Call("scaled_dot_product_attention", (query, query, query), {}, output=None)
+    found = diagnose(kata, nothing, reference, [nothing])
+    assert found is not None and "returned None (a missing return?)" in found.mistake

@@ -84,3 +84,15 @@ def test_progress_table_fits_80_columns_and_never_cuts_an_id(katas):
         assert "…" not in text
     wide = render.progress_table(rows, now=100_000.0, width=160)
     assert "1.2 Transformer架构" in wide and "failing 12/21" in wide  # room for every column
+
+
+def test_a_long_failure_message_keeps_its_call_line():
+    """Issue 8, item 10: a long SchemaError in tool_registry showed no call."""
+    from kata.results import KataResult, TestResult
+
+    message = "SchemaError: 'str' is not valid\n" + "\n".join(f"  detail {i}" for i in range(40))
+    message += "\n  call: ToolRegistry.schemas()"
+    result = KataResult("tool_registry", "exercises/tool_registry.py", "cpu",
+                        [TestResult("test_schemas_are_valid", "failed", message)])
+    text = render.kata_summary(result)
+    assert "call: ToolRegistry.schemas()" in text and "more lines" in text
