@@ -218,5 +218,7 @@ _learner("solution", "The reference solution, once the kata passes: -- <id> [--r
 def bench(session: nox.Session) -> None:
     """Benchmarks (bench/*.py): figures printed as ratios measured within one run."""
     ensure_env(session)
+    nox_command = f'"{sys.executable}" -m nox'  # the nox running now, however it was installed
     for script in sorted((ROOT / "bench").glob("*.py")):
-        session.run(str(PYTHON), str(script), *session.posargs, external=True)
+        session.run(str(PYTHON), str(script), *session.posargs, external=True,
+                    env={"KATA_NOX": nox_command})
