@@ -102,6 +102,19 @@ def _pip(session: nox.Session, *args: str) -> None:
                 external=True)
 
 
+def venv_command(system_site_packages: bool = False) -> list[str]:
+    """Create .venv with virtualenv, which nox itself depends on.
+
+    Not `python -m venv`: on Debian/Ubuntu that needs the separate python3-venv package
+    (ensurepip), while virtualenv ships its own pip, so `pipx run nox` / `uvx nox` work on a
+    bare system Python.
+    """
+    command = [sys.executable, "-m", "virtualenv", "--clear", "--quiet", "--no-periodic-update"]
+    if system_site_packages:
+        command.append("--system-site-packages")
+    return [*command, str(VENV)]
+
+
 def ensure_env(session: nox.Session) -> None:
     """Create or refresh the shared .venv when its stamp is stale."""
     from filelock import FileLock  # ships with nox (through virtualenv)
@@ -111,10 +124,7 @@ def ensure_env(session: nox.Session) -> None:
         if STAMP.exists() and STAMP.read_text().strip() == digest and PYTHON.exists():
             return
         session.log(f"setting up .venv (torch: {choice}); this happens once")
-        args = [sys.executable, "-m", "venv", "--clear", str(VENV)]
-        if choice == "system":
-            args.insert(3, "--system-site-packages")
-        subprocess.run(args, check=True)
+        subprocess.run(venv_command(choice == "system"), check=True)
         if choice != "system":
             index = os.environ.get("KATA_TORCH_INDEX")
             _pip(session, f"torch=={TORCH_VERSION}", *(["--index-url", index] if index else []))
@@ -148,7 +158,8 @@ def _register(entry: dict) -> None:
 
 
 RESERVED = {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list",
-            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint"}
+            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint",
+            "update"}
 for _entry in _catalog():
     if isinstance(_entry.get("id"), str) and _entry["id"] not in RESERVED:
         _register(_entry)
@@ -212,6 +223,7 @@ _learner("reset", "Fresh stub in exercises/<id>.py; your file is backed up: -- <
 _learner("restore", "Bring back the last backup of exercises/<id>.py: -- <id>", needs_id=True)
 _learner("solution", "The reference solution, once the kata passes: -- <id> [--reveal]",
          needs_id=True)
+_learner("update", "Update the repo (git pull), keeping your exercise files and progress")
 
 
 @nox.session(python=False)

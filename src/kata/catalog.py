@@ -17,7 +17,7 @@ TRACKS = ("foundations", "post-training", "systems", "rag-agents")
 # nox session names that are not katas; a kata may not take one of these ids.
 RESERVED_IDS = frozenset(
     {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list", "stats",
-     "reset", "restore", "solution", "grade", "verify", "sync", "lint"}
+     "reset", "restore", "solution", "grade", "verify", "sync", "lint", "update"}
 )
 _REQUIRED = {"id": str, "title": str, "track": str, "seed": str, "difficulty": int,
              "minutes": int, "summary": str}

@@ -159,6 +159,18 @@ def cmd_restore(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_update(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata import render, workspace
+
+    try:
+        done = workspace.update(repo_root())
+    except workspace.WorkspaceError as error:
+        print(f"kata update: {error}", file=sys.stderr)
+        return 1
+    print(render.update_text(done), end="")
+    return 0
+
+
 def _loop_parts(root, args: argparse.Namespace):
     """The real clock, grader, screen and event inbox of the interactive loops."""
     import os
@@ -319,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--practice", action="store_true", help="restore practice/<id>.py instead")
     p.set_defaults(func=cmd_restore)
+    p = sub.add_parser("update", help="git pull a newer version, keeping your exercise files")
+    p.set_defaults(func=cmd_update)
     p = sub.add_parser("env", help="python, torch and devices in use")
     p.set_defaults(func=cmd_env)
     return parser

@@ -627,3 +627,17 @@ def store_problem(message: str) -> str:
 
 def store_warning(message: str) -> str:
     return f"(progress not recorded: {message})"
+
+
+def update_text(done) -> str:
+    """`kata update`: what was pulled, what was kept, what is new."""
+    lines = [f"update: {done.pulled or 'pulled'}"]
+    if done.kept:
+        lines.append(f"  your files are kept as they were: {', '.join(done.kept)}")
+        lines.append(f"  (copies saved first: {', '.join(done.backups)})")
+    if done.new_katas:
+        lines.append(f"  new katas: {', '.join(done.new_katas)} (nox -s <id> to start)")
+    for kata_id in done.stub_changed:
+        lines.append(f"  {kata_id}: its stub changed upstream; yours is kept. The new stub: "
+                     f"nox -s reset -- {kata_id} (your file is backed up first)")
+    return "\n".join(lines) + "\n"
