@@ -56,3 +56,26 @@ def test_nox_adds_no_lines_to_a_failing_grade_but_keeps_real_errors(stub_in_plac
     bad = subprocess.run(["nox", "-s", "attention", "--", "--no-such-option"], cwd=ROOT,
                          env=_env(), capture_output=True, text=True, timeout=600)
     assert bad.returncode != 0 and "Session attention failed" in bad.stderr
+
+
+def test_readme_start_works_without_pip_installing_into_the_system_python():
+    """Issue 8, item 11: `pip install nox` is refused by Debian/Ubuntu's Python (PEP 668)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.split("## Start", 1)[1].split("Then:", 1)[0]
+    assert "pipx run nox -s attention" in start and "uvx nox -s attention" in start
+    assert "python3 -m venv .tools && .tools/bin/python -m pip install nox" in start
+    assert "pip install nox &&" not in start.replace("-m pip install nox &&", "")
+    # .venv is built with virtualenv (a nox dependency), not `-m venv`, which needs Debian's
+    # separate python3-venv package.
+    noxfile = (ROOT / "noxfile.py").read_text(encoding="utf-8")
+    assert '"-m", "virtualenv"' in noxfile and '"-m", "venv"' not in noxfile
+
+
+def test_ci_runs_the_readme_test_command_in_each_readme_way():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    maintainers = readme.split("## For maintainers", 1)[1]
+    assert "pipx run nox -s tests" in maintainers and "uvx nox -s tests" in maintainers
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "uvx" in ci and "pipx run" in ci and ".tools/bin/nox" in ci
+    assert '"${nox[@]}" -s tests' in ci
+    assert ".tools/" in (ROOT / ".gitignore").read_text(encoding="utf-8")
