@@ -98,8 +98,10 @@ def _plan() -> tuple[str, list[str], str]:
 
 
 def _pip(session: nox.Session, *args: str) -> None:
+    # No command echo: the learner sees "setting up .venv", then the verdict; a failing pip
+    # still gets nox's "Command ... failed" with pip's own error above it.
     session.run(str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args,
-                external=True)
+                external=True, log=False)
 
 
 def venv_command(system_site_packages: bool = False) -> list[str]:
