@@ -63,6 +63,7 @@ class WarmGrader:
     def start(self, warm: list[Kata] = ()) -> None:
         """Start the child now (it imports torch while the learner reads), warming `warm`."""
         if self.process is None or self.process.poll() is not None:
+            self._stop()
             self._start([kata.id for kata in warm])
 
     def _start(self, warm: list[str] = ()) -> subprocess.Popen:
@@ -89,7 +90,9 @@ class WarmGrader:
              interrupt: Callable[[], bool] | None = None) -> dict | None:
         """Send a request; the reply, or None when the child died, or {"timeout"} /
         {"cancelled"} when it ran too long or `interrupt()` asked to stop."""
-        process = self.process if self.process and self.process.poll() is None else self._start()
+        if self.process is not None and self.process.poll() is not None:
+            self._stop()  # died since the last request: end what it left behind
+        process = self.process or self._start()
         try:
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
@@ -133,7 +136,7 @@ class WarmGrader:
         if reply is not None and reply.get("cancelled"):
             return None
         if reply is None or reply.get("timeout"):
-            code = self.process.wait() if self.process else -9
+            code = self._stop() if self.process else -9
             running = (self.running_file.read_text(encoding="utf-8")
                        if self.running_file.exists() else "")
             self.running_file.unlink(missing_ok=True)
@@ -144,7 +147,6 @@ class WarmGrader:
             else:
                 message = (f"The grading process stopped before running a test (exit {code}); "
                            f"its log: {self.log}")
-            self.process = None
             return KataResult(kata=kata.id, target=display, device="?", crashed=message)
         if "error" in reply:
             return KataResult(kata=kata.id, target=display, device="?", crashed=reply["error"])
@@ -157,19 +159,23 @@ class WarmGrader:
                          if name not in reached]
         return result
 
+    def _stop(self) -> int | None:
+        """End the child and everything it started (its process group); its exit status."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if os.name == "posix":
+            try:  # the group outlives a dead child while its leftovers (a `sleep`) run
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif process.poll() is None:
+            process.kill()
+        return process.wait()
+
     def close(self) -> None:
-        """Stop the child and everything it started (its own process group)."""
-        if self.process is not None:
-            if self.process.poll() is None or os.name == "posix":
-                try:
-                    if os.name == "posix":
-                        os.killpg(self.process.pid, signal.SIGKILL)
-                    else:
-                        self.process.kill()
-                except (ProcessLookupError, PermissionError):
-                    pass
-            self.process.wait()
-        self.process = None
+        """Stop the child and everything it started."""
+        self._stop()
         self.running_file.unlink(missing_ok=True)
         if self.log.exists() and not self.log.stat().st_size:
             self.log.unlink()
