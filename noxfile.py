@@ -160,7 +160,7 @@ def _register(entry: dict) -> None:
 
 
 RESERVED = {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list",
-            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint",
+            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint", "task",
             "update"}
 for _entry in _catalog():
     if isinstance(_entry.get("id"), str) and _entry["id"] not in RESERVED:
@@ -223,6 +223,8 @@ _learner("stats", "One kata's practice history with a time-to-green chart: -- <i
 _learner("reset", "Fresh stub in exercises/<id>.py; your file is backed up: -- <id>",
          needs_id=True)
 _learner("restore", "Bring back the last backup of exercises/<id>.py: -- <id>", needs_id=True)
+_learner("task", "A kata's task statement, in your language (KATA_LANG=zh|en): -- <id>",
+         needs_id=True)
 _learner("solution", "The reference solution, once the kata passes: -- <id> [--reveal]",
          needs_id=True)
 _learner("update", "Update the repo (git pull), keeping your exercise files and progress")

@@ -14,10 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 TRACKS = ("foundations", "post-training", "systems", "rag-agents")
+# The sections of the interview guide (docs/guide-sections.toml), in its order: a kata's `seed`.
+GUIDE_SECTIONS = (
+    "1.1 大模型核心概念", "1.2 Transformer架构", "1.3 预训练与微调",
+    "2.1 强化学习（RLHF）", "2.2 注意力机制", "2.3 知识增强",
+    "3.1 模型部署", "3.2 性能优化", "3.3 监控与调试",
+    "4.1 Agent架构", "4.2 工具调用", "4.3 记忆系统", "4.4 多智能体系统",
+)
 # nox session names that are not katas; a kata may not take one of these ids.
 RESERVED_IDS = frozenset(
     {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list", "stats",
-     "reset", "restore", "solution", "grade", "verify", "sync", "lint", "update"}
+     "reset", "restore", "solution", "grade", "verify", "sync", "lint", "task", "update"}
 )
 _REQUIRED = {"id": str, "title": str, "track": str, "seed": str, "difficulty": int,
              "minutes": int, "summary": str}
@@ -108,6 +115,9 @@ def _check_entry(index: int, entry: dict) -> str:
         raise CatalogError(f"{where}: id {kata_id!r} is a reserved session name; pick another id")
     if entry["track"] not in TRACKS:
         raise CatalogError(f"{where}: track {entry['track']!r} is not one of {', '.join(TRACKS)}")
+    if entry["seed"] not in GUIDE_SECTIONS:
+        raise CatalogError(f"{where}: seed {entry['seed']!r} is not a section of the interview "
+                           f"guide; use exactly one of: {', '.join(GUIDE_SECTIONS)}")
     if not 1 <= entry["difficulty"] <= 3:
         raise CatalogError(f"{where}: difficulty must be 1, 2 or 3, got {entry['difficulty']}")
     if entry["minutes"] <= 0:

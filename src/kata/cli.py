@@ -118,6 +118,34 @@ def cmd_hint(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_task(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata import i18n, render
+
+    kata = find_kata(args.id, _catalog())
+    print(render.task_text(kata, i18n.task(kata)), end="")
+    return 0
+
+
+def cmd_zh_stamp(args: argparse.Namespace, extra: list[str]) -> int:
+    """Record that hints/<id>.zh.md now translates the English as it is (after updating it)."""
+    from kata import i18n
+
+    katas = _catalog()
+    chosen = [find_kata(i, katas) for i in args.ids] if args.ids else katas
+    status = 0
+    for kata in chosen:
+        if not i18n.zh_path(kata).is_file():
+            print(f"kata: hints/{kata.id}.zh.md does not exist; write it first "
+                  "(docs/authoring.md, Chinese texts)", file=sys.stderr)
+            status = 1
+            continue
+        path = i18n.restamp(kata)
+        print(f"stamped {path.relative_to(kata.root)}")
+        for problem in i18n.check(kata):
+            print(f"  still to do: {problem}")
+    return status
+
+
 def cmd_solution(args: argparse.Namespace, extra: list[str]) -> int:
     from kata import render
     from kata.stubgen import strip_markers
@@ -300,6 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow-ups", action="store_true",
                    help="only the interview follow-up questions (uses no hint)")
     p.set_defaults(func=cmd_hint)
+    p = sub.add_parser("task", help="a kata's task statement (in KATA_LANG's language)")
+    p.add_argument("id")
+    p.set_defaults(func=cmd_task)
+    p = sub.add_parser("zh-stamp", help="record that hints/<id>.zh.md translates the current "
+                                        "English (run after updating the Chinese)")
+    p.add_argument("ids", nargs="*", help="kata ids (default: every kata with a zh file)")
+    p.set_defaults(func=cmd_zh_stamp)
     p = sub.add_parser("solution", help="the reference solution (after the kata passes)")
     p.add_argument("id")
     p.add_argument("--reveal", action="store_true",

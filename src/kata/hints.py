@@ -1,5 +1,7 @@
 """Progressive hints (`hints/<id>.md`): `## Hint 1..3`, then `## Follow-up questions`.
 
+In Chinese (`KATA_LANG=zh`) they come from `hints/<id>.zh.md` (see `kata.i18n`).
+
 What a learner has revealed is kept in the progress store (`kata.store`).
 """
 
@@ -19,11 +21,16 @@ def sections(path: Path) -> list[tuple[str, str]]:
 
 
 def levels(kata: Kata) -> list[tuple[str, str]]:
-    return [(h, b) for h, b in sections(kata.hints) if h.startswith("Hint ")]
+    """(heading, body) per hint level, in the learner's language."""
+    from kata.i18n import hint_levels
+
+    return hint_levels(kata)
 
 
 def follow_ups(kata: Kata) -> str:
-    return next((b for h, b in sections(kata.hints) if h == "Follow-up questions"), "")
+    from kata.i18n import follow_ups as translated
+
+    return translated(kata)
 
 
 def revealed(kata: Kata, store) -> int:

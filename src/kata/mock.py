@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from kata import render
 from kata.catalog import Kata
+from kata.i18n import _
 from kata.practice import Outcome, Session
 from kata.progress import progress, unmastered
 from kata.store import Store
@@ -37,8 +38,8 @@ def run_mock(katas: list[Kata], *, store: Store, grader, inbox_factory, screen: 
              clock, minutes: float, tracks: list[str] | None = None) -> int:
     rows = pick(katas, store, minutes, tracks)
     if not rows:
-        screen.line("Nothing left to practise: every kata is mastered (green inside its target). "
-                    "Try nox -s practice -- <id> to beat your best time.")
+        screen.line(_("Nothing left to practise: every kata is mastered (green inside its "
+                      "target). Try nox -s practice -- <id> to beat your best time."))
         return 0
     times = clocks(rows, minutes)
     screen.line(render.mock_plan(rows, sum(times), times))

@@ -23,6 +23,7 @@ from pathlib import Path
 from kata import render
 from kata.catalog import Kata
 from kata.events import Interrupter
+from kata.i18n import _
 from kata.results import KataResult
 from kata.store import Store, file_sha
 from kata.workspace import fresh_stub
@@ -226,7 +227,7 @@ class Session:
     def _blind_grade(self, announced: bool = False) -> str:
         done_at = self.clock()
         if not announced:
-            self.screen.line("Grading your file once, as it is now…")
+            self.screen.line(_("Grading your file once, as it is now…"))
         self.last_sha = file_sha(self.path)
         result = self._grade(quick=False, final=True)
         if result is None:  # q while the final grade ran

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from kata.catalog import Kata
 from kata.store import Attempt, Store
 
-# The seed guide's sections, keyed by the number before the dot in a catalog `seed`.
-SEED_SECTIONS = {"1": "foundations", "2": "core techniques", "3": "engineering", "4": "agents"}
-
 
 def seed_section(kata: Kata) -> str:
-    return SEED_SECTIONS.get(kata.seed.split(".", 1)[0].strip(), "other")
+    """The guide's part the kata's seed belongs to ("1. 基础概念")."""
+    from kata.guide import part_of
+
+    return part_of(kata.seed)
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from kata.i18n import _, mistake, title
 from kata.results import KataResult
 
 _CODES = {"red": "31", "green": "32", "yellow": "33", "bold": "1", "dim": "2", "cyan": "36"}
@@ -29,20 +30,22 @@ def _clip(text: str, width: int = 600, max_lines: int = 12) -> str:
     calls = [i for i, line in enumerate(lines) if line.lstrip().startswith("call: ")]
     tail = [lines.pop(calls[-1])] if calls and calls[-1] >= max_lines else []
     if len(lines) > max_lines:
-        lines = lines[:max_lines] + [f"… ({len(lines) - max_lines} more lines)"]
+        lines = lines[:max_lines] + [_("… ({n} more lines)", n=len(lines) - max_lines)]
     return "\n".join(lines + tail)
 
 
 def headline(result: KataResult) -> str:
     if result.crashed:
-        return f"{result.kata}: crashed ({result.target})"
+        return _("{kata}: crashed ({target})", kata=result.kata, target=result.target)
     if result.graded == 0 and result.tests:
-        return f"{result.kata}: nothing graded, {len(result.tests)} not covered ({result.target})"
-    text = f"{result.kata}: {result.passed}/{result.graded} passing"
+        return _("{kata}: nothing graded, {n} not covered ({target})", kata=result.kata,
+                 n=len(result.tests), target=result.target)
+    text = _("{kata}: {passed}/{graded} passing", kata=result.kata, passed=result.passed,
+             graded=result.graded)
     if result.not_started:
-        text += " — not started"
+        text += _(" — not started")
     elif result.ok:
-        text += " — all passing"
+        text += _(" — all passing")
     return f"{text} ({result.target})"
 
 
@@ -59,17 +62,17 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
     style = "green" if result.ok else ("yellow" if result.not_started else "red")
     head = headline(result)
     if quick and result.not_started:
-        head = f"{result.kata}: not started ({result.target})"
+        head = _("{kata}: not started ({target})", kata=result.kata, target=result.target)
     elif quick and not result.ok and not result.crashed:
-        head = (f"{result.kata}: {result.passed} passed, then a failure — quick check "
-                f"({result.target})")
+        head = _("{kata}: {passed} passed, then a failure — quick check ({target})",
+                 kata=result.kata, passed=result.passed, target=result.target)
     lines.append(_paint(head, style, color) if color else head)
-    hint = (f"Stuck? {_press('h', typed)} for a hint" if loop
-            else f"Stuck? nox -s hint -- {result.kata}")
+    hint = ((_("Stuck? type h and Enter for a hint") if typed else _("Stuck? press h for a hint"))
+            if loop else _("Stuck? nox -s hint -- {kata}", kata=result.kata))
     if result.crashed:
         lines.append(_indent(result.crashed, "  "))
     for message in result.rules:
-        lines.append(_paint("  ✗ rules: ", "red", color) + message)
+        lines.append(_paint(_("  ✗ rules: "), "red", color) + message)
     if result.not_started:
         functions = []
         for test in result.tests:
@@ -78,10 +81,12 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
                 functions.append(name)
         functions += [name for name in result.todo if name not in functions]
         if functions:
-            lines.append(f"  not started: {', '.join(functions)}")
+            lines.append(_("  not started: {names}", names=", ".join(functions)))
         if loop != "ended":
-            lines.append(f"  Open {result.target}, read the docstrings and replace each TODO"
-                         f"{', then save' if loop else ''}. {hint}")
+            lines.append((_("  Open {target}, read the docstrings and replace each TODO, then "
+                            "save.") if loop else
+                          _("  Open {target}, read the docstrings and replace each TODO."))
+                         .format(target=result.target) + f" {hint}")
     else:
         shown_messages: set[str] = set()
         shown_mistakes: set[str] = set()  # one detailed failure per likely mistake
@@ -98,31 +103,37 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
             shown_messages.add(test.message)
             shown_mistakes.add(test.mutant)
             same = sum(t.message == test.message for t in failures) - 1
-            label = {"timeout": " (timed out)", "error": " (error)"}.get(test.status, "")
+            label = {"timeout": _(" (timed out)"), "error": _(" (error)")}.get(test.status, "")
             if same:
-                label += f" (and {same} more with the same message)"
+                label += _(" (and {n} more with the same message)", n=same)
             lines.append(f"  {mark} {_paint(test.name, 'bold', color)}{label}")
             lines.append(_indent(_clip(test.message), "      "))
             if example := _clean_example(test.example):
-                lines.append(_indent("minimal example:\n" + _indent(_clip(example), "  "),
+                lines.append(_indent(_("minimal example:") + "\n" + _indent(_clip(example), "  "),
                                      "      "))
             if test.diagnosis:
-                lines.append("      " + _paint("likely mistake: ", "yellow", color) + test.diagnosis)
+                lines.append("      " + _paint(_("likely mistake: "), "yellow", color)
+                             + mistake(result.kata, test.mutant, test.diagnosis))
         if also:
-            lines.append(f"  {_paint('✗', 'red', color)} also failing: {', '.join(also)}")
+            lines.append(f"  {_paint('✗', 'red', color)} "
+                         + _("also failing: {names}", names=", ".join(also)))
         pending = [t.name for t in result.tests if t.status == "not_started"]
         if pending:
-            todo = f" (still TODO: {', '.join(result.todo)})" if result.todo else ""
-            lines.append(f"  … {len(pending)} tests not started{todo}: {', '.join(pending)}")
+            todo = _(" (still TODO: {names})", names=", ".join(result.todo)) if result.todo else ""
+            lines.append(_("  … {n} tests not started{todo}: {names}", n=len(pending), todo=todo,
+                           names=", ".join(pending)))
         skipped = [t for t in result.tests if t.status == "skipped"]
         if skipped:
             reason = skipped[0].message.removeprefix("not covered: ")
-            lines.append(_paint(f"  · {len(skipped)} not covered: {reason}", "dim", color))
+            lines.append(_paint(_("  · {n} not covered: {reason}", n=len(skipped), reason=reason),
+                                "dim", color))
         if failures and not result.not_started and loop != "ended":
-            again = "save again" if loop else "grade again"
-            lines.append(f"  Fix the first failure, then {again}. {hint}")
+            again = (_("  Fix the first failure, then save again.") if loop
+                     else _("  Fix the first failure, then grade again."))
+            lines.append(f"{again} {hint}")
         elif result.ok and not loop:
-            lines.append(f"  Done. Time yourself next: nox -s practice -- {result.kata}")
+            lines.append(_("  Done. Time yourself next: nox -s practice -- {kata}",
+                           kata=result.kata))
     return "\n".join(lines) + "\n"
 
 
@@ -184,7 +195,7 @@ def _natural_width(renderable) -> int:
 
     buffer = io.StringIO()
     Console(file=buffer, force_terminal=False, width=1000).print(renderable)
-    return max((len(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
+    return max((_width(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
 
 
 def catalog_table(katas, width: int | None = None) -> str:
@@ -199,33 +210,39 @@ def catalog_table(katas, width: int | None = None) -> str:
     for kata in katas:
         table.add_row(kata.id, kata.track, kata.seed, "●" * kata.difficulty, str(kata.minutes),
                       kata.summary)
-    return _to_text(table, width) + "Grade one: nox -s <id>    Hints: nox -s hint -- <id>\n"
+    return (_to_text(table, width) + _("Grade one: nox -s <id>    Hints: nox -s hint -- <id>")
+            + "\n")
 
 
 def _press(key: str, typed: bool) -> str:
     """How to give a key: a key press on a terminal, a line in a pipe."""
-    return f"type {key} and Enter" if typed else f"press {key}"
+    return _("type {key} and Enter", key=key) if typed else _("press {key}", key=key)
 
 
 def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool = False,
                typed: bool = False) -> str:
-    lines = [f"{kata.id} — {kata.title}"]
+    lines = [f"{kata.id} — {title(kata)}"]
     for heading, body in shown:
         lines += ["", f"## {heading}", body]
-    again = f"{_press('h', typed)} again" if loop else "run the same command again"
     if level < total:
-        lines += ["", f"(hint {level} of {total}; {again} for the next one)"]
+        if loop and typed:
+            more = _("(hint {level} of {total}; type h and Enter again for the next one)")
+        elif loop:
+            more = _("(hint {level} of {total}; press h again for the next one)")
+        else:
+            more = _("(hint {level} of {total}; run the same command again for the next one)")
+        lines += ["", more.format(level=level, total=total)]
     elif loop:
-        lines += ["", f"(that was the last hint; interview follow-ups: nox -s hint -- {kata.id} "
-                      "--follow-ups)"]
+        lines += ["", _("(that was the last hint; interview follow-ups: nox -s hint -- {kata} "
+                        "--follow-ups)", kata=kata.id)]
     if follow_ups:
-        lines += ["", "## Follow-up questions", follow_ups]
+        lines += ["", _("## Follow-up questions"), follow_ups]
     elif not loop and level < total:
-        lines += [f"(the interview follow-up questions, without using a hint: nox -s hint -- "
-                  f"{kata.id} --follow-ups)"]
+        lines += [_("(the interview follow-up questions, without using a hint: nox -s hint -- "
+                    "{kata} --follow-ups)", kata=kata.id)]
     if level >= total and not loop:
-        lines += ["", f"(all {total} hints shown; the reference, once you pass: "
-                      f"nox -s solution -- {kata.id})"]
+        lines += ["", _("(all {total} hints shown; the reference, once you pass: "
+                        "nox -s solution -- {kata})", total=total, kata=kata.id)]
     return "\n".join(lines) + "\n"
 
 
@@ -305,54 +322,57 @@ def clock(seconds: float) -> str:
 
 def follow_ups_text(kata, follow_ups: str) -> str:
     """`kata hint <id> --follow-ups`: the interview follow-up questions alone (no hint used)."""
-    body = follow_ups or "(this kata has no follow-up questions yet)"
-    return f"{kata.id} — {kata.title}\n\n## Follow-up questions\n{body}\n"
+    body = follow_ups or _("(this kata has no follow-up questions yet)")
+    return f"{kata.id} — {title(kata)}\n\n" + _("## Follow-up questions") + f"\n{body}\n"
 
 
 def _keys(blind: bool, typed: bool = False) -> str:
     if typed:
-        return ("type done, hint or quit and Enter" if blind
-                else "type hint, grade or quit and Enter")
-    return "d done · h hint · q give up" if blind else "h hint · g grade now · q give up"
+        return (_("type done, hint or quit and Enter") if blind
+                else _("type hint, grade or quit and Enter"))
+    return _("d done · h hint · q give up") if blind else _("h hint · g grade now · q give up")
 
 
 def grading_status(path: str, tty: bool = True) -> str:
     """The status line while a grade runs."""
-    how = "press q to quit" if tty else "type quit and Enter to stop"
-    return f"⏳ grading {path}… (saving again restarts it; {how})"
+    return (_("⏳ grading {path}… (saving again restarts it; press q to quit)", path=path) if tty
+            else _("⏳ grading {path}… (saving again restarts it; type quit and Enter to stop)",
+                   path=path))
 
 
 def grade_cancelled(path: str) -> str:
-    return f"↻ {path} changed while it was graded: grading the new version…"
+    return _("↻ {path} changed while it was graded: grading the new version…", path=path)
 
 
 def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = "",
                     watching: str = "", typed: bool = False) -> str:
-    target = f"target {kata.minutes} min"
-    lines = [f"Practice: {kata.id} — {kata.title}",
-             f"  {clock(minutes * 60)} on the clock ({target}). Your file: {path}"]
+    lines = [_("Practice: {kata} — {title}", kata=kata.id, title=kata.title),
+             _("  {clock} on the clock (target {minutes} min). Your file: {path}",
+               clock=clock(minutes * 60), minutes=kata.minutes, path=path)]
     if backup:
-        lines.append(f"  (your previous practice file was saved to {backup})")
+        lines.append(_("  (your previous practice file was saved to {backup})", backup=backup))
     if blind:
-        lines.append("  Blind, like a whiteboard: nothing is graded until you press d (done) or "
-                     "the time is up.")
+        lines.append(_("  Blind, like a whiteboard: nothing is graded until you press d (done) or "
+                       "the time is up."))
     else:
-        lines.append("  Edit it in your editor; every save is graded. The clock stops when all "
-                     "tests pass.")
+        lines.append(_("  Edit it in your editor; every save is graded. The clock stops when all "
+                       "tests pass."))
     if typed:
-        lines.append(f"  No terminal: {_keys(blind, typed)}. Ctrl-C stops, keeping your file.")
+        lines.append(_("  No terminal: {keys}. Ctrl-C stops, keeping your file.",
+                       keys=_keys(blind, typed)))
     else:
-        lines.append(f"  Keys: {_keys(blind)} (or type the word and Enter)   Ctrl-C: stop, "
-                     "keeping your file")
+        lines.append(_("  Keys: {keys} (or type the word and Enter)   Ctrl-C: stop, keeping "
+                       "your file", keys=_keys(blind)))
     return "\n".join(lines)
 
 
 def countdown(left: float, runs: int, last: str, blind: bool, typed: bool = False) -> str:
     """The live status line of a practice session."""
-    when = f"{clock(left)} left" if left >= 0 else f"{clock(-left)} over time"
+    when = (_("{clock} left", clock=clock(left)) if left >= 0
+            else _("{clock} over time", clock=clock(-left)))
     parts = [f"⏱ {when}"]
     if not blind:
-        parts.append(f"{runs} run{'s' if runs != 1 else ''}")
+        parts.append(_("{n} run", n=runs) if runs == 1 else _("{n} runs", n=runs))
         if last:
             parts.append(last)
     parts.append(_keys(blind, typed))
@@ -361,91 +381,105 @@ def countdown(left: float, runs: int, last: str, blind: bool, typed: bool = Fals
 
 def minutes_left(left: float) -> str:
     minutes = round(left / 60)
-    return f"⏱ {minutes} minute{'s' if minutes != 1 else ''} left"
+    return (_("⏱ {n} minute left", n=minutes) if minutes == 1
+            else _("⏱ {n} minutes left", n=minutes))
 
 
 def time_up(blind: bool, minutes: float, typed: bool = False) -> str:
     if blind:
-        return "⏱ Time is up. Grading your file once, as it is now…"
-    stop = "typing quit gives up" if typed else "q gives up"
-    return (f"⏱ Time is up ({clock(minutes * 60)} on the clock). Keep going: the overtime is "
-            f"recorded (up to another {clock(minutes * 60)}); {stop}.")
+        return _("⏱ Time is up. Grading your file once, as it is now…")
+    if typed:
+        return _("⏱ Time is up ({clock} on the clock). Keep going: the overtime is "
+                 "recorded (up to another {clock}). Typing quit gives up.",
+                 clock=clock(minutes * 60))
+    return _("⏱ Time is up ({clock} on the clock). Keep going: the overtime is "
+             "recorded (up to another {clock}). q gives up.", clock=clock(minutes * 60))
 
 
 def overtime_over(minutes: float) -> str:
-    return f"⏱ {clock(minutes * 60)} of overtime used up. Grading your file one last time…"
+    return _("⏱ {clock} of overtime used up. Grading your file one last time…",
+             clock=clock(minutes * 60))
 
 
 def short_verdict(result: KataResult) -> str:
     if result.crashed:
-        return "crashed"
+        return _("crashed")
     if result.not_started:
-        return "not started"
+        return _("not started")
     if result.ok:
-        return f"{result.passed}/{result.graded} passing"
+        return _("{passed}/{graded} passing", passed=result.passed, graded=result.graded)
     first = result.first_failure
-    return f"✗ {first.name}" if first else "rules broken" if result.rules else "failing"
+    return f"✗ {first.name}" if first else _("rules broken") if result.rules else _("failing")
 
 
 def full_grade_note() -> str:
-    return "All quick checks pass; running the full grade…"
+    return _("All quick checks pass; running the full grade…")
 
 
 def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None, runs: int,
                  hints: int, inside: bool, path: str, result: KataResult | None) -> str:
     target = kata.minutes * 60
     if outcome == "passed":
-        verdict = "inside" if inside else "over"
-        head = (f"✓ {kata.id}: green in {clock(time_to_green or 0)} — {verdict} the "
-                f"{kata.minutes}-minute target")
+        head = (_("✓ {kata}: green in {clock} — inside the {minutes}-minute target") if inside
+                else _("✓ {kata}: green in {clock} — over the {minutes}-minute target")).format(
+            kata=kata.id, clock=clock(time_to_green or 0), minutes=kata.minutes)
     elif outcome == "failed":
-        passed = f"{result.passed}/{result.graded} passing" if result else "not graded"
-        head = f"✗ {kata.id}: not green after {clock(elapsed)} ({passed})"
+        passed = (_("{passed}/{graded} passing", passed=result.passed, graded=result.graded)
+                  if result else _("not graded"))
+        head = _("✗ {kata}: not green after {clock} ({passed})", kata=kata.id,
+                 clock=clock(elapsed), passed=passed)
     else:
-        head = f"· {kata.id}: stopped after {clock(elapsed)}, recorded as abandoned"
-    lines = [head, f"  {runs} grading run{'s' if runs != 1 else ''}, {hints} hint"
-             f"{'s' if hints != 1 else ''} used. Your file is kept: {path}"]
+        head = _("· {kata}: stopped after {clock}, recorded as abandoned", kata=kata.id,
+                 clock=clock(elapsed))
+    runs_text = _("{n} grading run", n=runs) if runs == 1 else _("{n} grading runs", n=runs)
+    hints_text_ = _("{n} hint", n=hints) if hints == 1 else _("{n} hints", n=hints)
+    lines = [head, _("  {runs}, {hints} used. Your file is kept: {path}", runs=runs_text,
+                     hints=hints_text_, path=path)]
     if outcome == "passed" and not inside:
-        lines.append(f"  {clock((time_to_green or 0) - target)} over; try again later: "
-                     f"nox -s practice -- {kata.id}")
+        lines.append(_("  {clock} over; try again later: nox -s practice -- {kata}",
+                       clock=clock((time_to_green or 0) - target), kata=kata.id))
     elif outcome != "passed":
-        lines.append(f"  Try again: nox -s practice -- {kata.id}   History: nox -s stats -- {kata.id}")
+        lines.append(_("  Try again: nox -s practice -- {kata}   History: nox -s stats -- {kata}",
+                       kata=kata.id))
     else:
-        lines.append(f"  History: nox -s stats -- {kata.id}   Everything: nox -s progress")
+        lines.append(_("  History: nox -s stats -- {kata}   Everything: nox -s progress",
+                       kata=kata.id))
     return "\n".join(lines)
-
-
-def _watch_keys(typed: bool) -> str:
-    return ("type hint, grade or quit and Enter" if typed
-            else "Keys: h hint · g grade now · q quit")
 
 
 def watch_banner(kata, path: str, index: int, total: int, watching: str,
                  typed: bool = False) -> str:
-    how = " (polling for changes)" if watching == "polling" else ""
-    return (f"── {kata.id} ({index} of {total}): {kata.title}\n"
-            f"Watching {path}{how}: every save is graded. {_watch_keys(typed)}")
+    how = _(" (polling for changes)") if watching == "polling" else ""
+    head = _("── {kata} ({index} of {total}): {title}", kata=kata.id, index=index, total=total,
+             title=kata.title) + "\n"
+    if typed:
+        return head + _("Watching {path}{how}: every save is graded. Type hint, grade or quit "
+                        "and Enter", path=path, how=how)
+    return head + _("Watching {path}{how}: every save is graded. Keys: h hint · g grade now · "
+                    "q quit", path=path, how=how)
 
 
 def watch_status(path: str, typed: bool = False) -> str:
-    return f"watching {path} · " + ("type hint, grade or quit" if typed
-                                    else "h hint · g grade now · q quit")
+    if typed:
+        return _("watching {path} · type hint, grade or quit", path=path)
+    return _("watching {path} · h hint · g grade now · q quit", path=path)
 
 
 def all_done(count: int) -> str:
-    return f"All {count} kata{'s' if count != 1 else ''} pass."
+    return _("All {n} kata pass.", n=count) if count == 1 else _("All {n} katas pass.", n=count)
 
 
 def watch_passed(kata, next_kata) -> str:
-    text = f"✓ {kata.id} passes."
+    text = _("✓ {kata} passes.", kata=kata.id)
     if next_kata is not None:
-        text += f" Next: {next_kata.id} ({next_kata.exercise.relative_to(next_kata.root)})"
+        text += _(" Next: {kata} ({path})", kata=next_kata.id,
+                  path=next_kata.exercise.relative_to(next_kata.root))
     return text
 
 
 def watch_done(count: int) -> str:
-    return (f"{all_done(count)} Time yourself now: nox -s practice -- <id>, or a mock "
-            "interview: nox -s mock")
+    return all_done(count) + _(" Time yourself now: nox -s practice -- <id>, or a mock "
+                               "interview: nox -s mock")
 
 
 # ---------------------------------------------------------------- progress and stats
@@ -461,54 +495,55 @@ def _ago(moment: float | None, now: float) -> str:
     if moment is None:
         return "—"
     seconds = max(0.0, now - moment)
-    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+    for size, unit in ((86400, "{n}d ago"), (3600, "{n}h ago"), (60, "{n}min ago")):
         if seconds >= size:
-            return f"{int(seconds // size)}{unit} ago"
-    return "just now"
+            return _(unit, n=int(seconds // size))
+    return _("just now")
 
 
 def progress_table(rows, now: float, by: str = "track", width: int | None = None) -> str:
-    """`kata progress` / `kata list`: one table grouped by track (or seed section).
+    """`kata progress` / `kata list`: one table grouped by track (or the guide's sections).
 
     Fits `width` (default: the terminal's): columns are dropped from the least important
     (seed, level, last) until it does; ids are never cut, and the summary lines wrap.
     """
     import textwrap
 
-    from kata.progress import seed_section
-
+    if by == "seed":
+        return guide_table(rows, now)
     width = width or terminal_width()
-    group = (lambda r: r.kata.track) if by == "track" else (lambda r: seed_section(r.kata))
     groups: dict[str, list] = {}
     for row in rows:
-        groups.setdefault(group(row), []).append(row)
+        groups.setdefault(row.kata.track, []).append(row)
     table = None
     for keep in range(len(_PROGRESS_COLUMNS), 0, -1):
         table = _progress_rich(groups, now, by, _PROGRESS_COLUMNS[:keep])
         if _natural_width(table) <= width:
             break
-    other = "seed" if by == "track" else "track"
+    totals = _group_totals(rows, "seed")
     passing = sum(r.status == "passing" for r in rows)
-    summary = f"{passing}/{len(rows)} passing · by {other}: {_group_totals(rows, other)}"
-    footer = textwrap.fill(summary, width, subsequent_indent="  ",
-                           break_on_hyphens=False) + "\n"
-    footer += textwrap.fill("Next: nox -s watch (re-grade on save) · nox -s practice -- <id> "
-                            "(timed) · nox -s stats -- <id>", width, subsequent_indent="  ") + "\n"
-    return _to_text(table, _natural_width(table) if table else width) + footer
+    summary = _("{passing}/{total} passing · by {other}: {totals}", passing=passing,
+                total=len(rows), other=_("seed"), totals=totals)
+    footer = "\n".join(textwrap.wrap(summary, width, subsequent_indent="  ",
+                                     break_on_hyphens=False)) + "\n"
+    footer += "\n".join(textwrap.wrap(_("Next: nox -s watch (re-grade on save) · nox -s practice "
+                                        "-- <id> (timed) · nox -s stats -- <id>"), width,
+                                      subsequent_indent="  ")) + "\n"
+    return _to_text(table, _natural_width(table)) + footer
 
 
 def _progress_rich(groups: dict, now: float, by: str, columns: tuple[str, ...]):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"LLM katas — progress by {by}", title_justify="left")
+    table = Table(title=_("LLM katas — progress by {by}", by=_(by)), title_justify="left")
     for column in columns:
-        table.add_column(column, no_wrap=True)
+        table.add_column(_(column), no_wrap=True)
     for name, members in groups.items():
         done = sum(r.status == "passing" for r in members)
         table.add_row(Text(f"{name} ({done}/{len(members)})", style="bold"), end_section=False)
         for r in members:
-            status = r.status
+            status = _(r.status)
             if r.status == "failing" and r.total:
                 status += f" {r.passed}/{r.total}"
             best = (f"{clock(r.best_seconds)}/{r.kata.minutes}:00"
@@ -523,6 +558,76 @@ def _progress_rich(groups: dict, now: float, by: str, columns: tuple[str, ...]):
     return table
 
 
+def _width(text: str) -> int:
+    """Columns `text` takes on a terminal (CJK characters take two)."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
+
+
+def guide_table(rows, now: float) -> str:
+    """`kata progress --by seed`: the interview guide's sections in its order, with their katas
+    (sections without one too), then its 面试准备清单 ticking as katas pass."""
+    from kata.catalog import repo_root
+    from kata.guide import load_guide
+
+    root = rows[0].kata.root if rows else repo_root()
+    guide = load_guide(root)
+    by_seed: dict[str, list] = {}
+    for row in rows:
+        by_seed.setdefault(row.kata.seed, []).append(row)
+    status = {row.kata.id: row.status for row in rows}
+    lines = [_("LLM katas — progress by the guide's sections ({title})", title=guide.title)]
+    part = None
+    for section in guide.sections:
+        if section.part != part:
+            part = section.part
+            lines += ["", f"{part}. {guide.parts.get(part, '')}"]
+        members = by_seed.get(section.id, [])
+        done = sum(r.status == "passing" for r in members)
+        head = f"  {section.id}"
+        if section.question:
+            head += f" — {section.question}"
+        if members:
+            lines.append(head + f" ({done}/{len(members)})")
+        else:
+            lines.append(head + _(" (no kata yet)"))
+        for r in members:
+            state = _(r.status)
+            if r.status == "failing" and r.total:
+                state += f" {r.passed}/{r.total}"
+            mark = "✓" if r.status == "passing" else "·"
+            best = f"{clock(r.best_seconds)} / " if r.best_seconds is not None else "— / "
+            lines.append(f"    {mark} {r.kata.id:<22} {_pad(state, 14)} {best}"
+                         f"{r.kata.minutes}:00  {_ago(r.last_attempt, now)}")
+    if guide.checklist:
+        lines += ["", _("面试准备清单 (the guide's preparation checklist; an item ticks when "
+                        "its katas pass)")]
+        group = None
+        for item in guide.checklist:
+            if item.group != group:
+                group = item.group
+                lines.append(f"  {group}")
+            if not item.katas:
+                lines.append(f"    [ ] {_pad(item.item, 16)} " + _("(no kata covers this yet)"))
+                continue
+            done = sum(status.get(k) == "passing" for k in item.katas)
+            tick = "x" if done == len(item.katas) else " "
+            lines.append(f"    [{tick}] {_pad(item.item, 16)} {done}/{len(item.katas)}: "
+                         + ", ".join(item.katas))
+    passing = sum(r.status == "passing" for r in rows)
+    lines += ["", _("{passing}/{total} passing · by track: {totals}", passing=passing,
+                    total=len(rows), totals=_group_totals(rows, "track")),
+              _("Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
+                "nox -s stats -- <id>")]
+    return "\n".join(lines) + "\n"
+
+
 def _group_totals(rows, by: str) -> str:
     from kata.progress import seed_section
 
@@ -532,7 +637,8 @@ def _group_totals(rows, by: str) -> str:
         pair = counts.setdefault(key, [0, 0])
         pair[0] += r.status == "passing"
         pair[1] += 1
-    return ", ".join(f"{k} {done}/{total}" for k, (done, total) in counts.items())
+    order = sorted(counts) if by == "seed" else list(counts)  # the guide's parts in order
+    return ", ".join(f"{k} {counts[k][0]}/{counts[k][1]}" for k in order)
 
 
 def stats_text(kata, attempts, now: float, width: int = 40) -> str:
@@ -540,15 +646,17 @@ def stats_text(kata, attempts, now: float, width: int = 40) -> str:
     import time
 
     target = kata.minutes * 60
-    lines = [f"{kata.id} — {kata.title} (target {kata.minutes} min)"]
+    lines = [_("{kata} — {title} (target {minutes} min)", kata=kata.id, title=kata.title,
+               minutes=kata.minutes)]
     if not attempts:
-        lines.append(f"  no practice attempts yet: nox -s practice -- {kata.id}")
+        lines.append(_("  no practice attempts yet: nox -s practice -- {kata}", kata=kata.id))
         return "\n".join(lines) + "\n"
     greens = [a.time_to_green for a in attempts if a.time_to_green is not None]
     scale = max([target * 1.25, *greens]) / width
     lines.append("")
-    lines.append(f"  {'when':<16} {'mode':<6} {'result':<10} {'runs':>4} {'hints':>5}  "
-                 f"time to green (│ = target)")
+    lines.append(f"  {_pad(_('when'), 16)} {_pad(_('mode'), 6)} {_pad(_('result'), 10)} "
+                 f"{_pad(_('runs'), 4, right=True)} {_pad(_('hints'), 5, right=True)}  "
+                 + _("time to green (│ = target)"))
     marker = int(round(target / scale))
     for a in attempts:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(a.started))
@@ -561,64 +669,79 @@ def stats_text(kata, attempts, now: float, width: int = 40) -> str:
                 bar = bar[:marker] + "┃" + bar[marker + 1:]
             chart = f"{bar} {clock(a.time_to_green)}" + (" ✓" if a.inside_target else "")
         else:
-            chart = " " * marker + "│ " + ("(not green)" if a.outcome != "running" else "")
-        result = a.outcome if a.outcome != "passed" else "green"
-        lines.append(f"  {when:<16} {mode:<6} {result:<10} {a.runs:>4} {a.hints:>5}  {chart}")
+            chart = " " * marker + "│ " + (_("(not green)") if a.outcome != "running" else "")
+        result = _(a.outcome) if a.outcome != "passed" else _("green")
+        lines.append(f"  {when:<16} {_pad(_(mode), 6)} {_pad(result, 10)} {a.runs:>4} "
+                     f"{a.hints:>5}  {chart}")
     best = min(greens) if greens else None
     inside = sum(a.inside_target for a in attempts)
     lines.append("")
-    plural = "" if len(attempts) == 1 else "s"
-    lines.append(f"  {len(attempts)} attempt{plural}, {len(greens)} green, {inside} inside the target"
-                 + (f"; best {clock(best)}" if best is not None else ""))
+    summary = (_("  {n} attempt, {green} green, {inside} inside the target") if len(attempts) == 1
+               else _("  {n} attempts, {green} green, {inside} inside the target"))
+    lines.append(summary.format(n=len(attempts), green=len(greens), inside=inside)
+                 + (_("; best {clock}", clock=clock(best)) if best is not None else ""))
     return "\n".join(lines) + "\n"
 
 
 def mock_plan(rows, minutes: float, clocks: list[float] | None = None) -> str:
     """The plan: each kata with its clock (its target, or less when the interview is short)."""
     clocks = clocks or [r.kata.minutes for r in rows]
-    names = ", ".join(f"{r.kata.id} ({clock(m * 60)}" + (
-        f" of its {r.kata.minutes}-minute target)" if m < r.kata.minutes else ")")
+    names = ", ".join(
+        _("{kata} ({clock} of its {minutes}-minute target)", kata=r.kata.id, clock=clock(m * 60),
+          minutes=r.kata.minutes) if m < r.kata.minutes
+        else _("{kata} ({minutes} min)", kata=r.kata.id, minutes=r.kata.minutes)
         for r, m in zip(rows, clocks, strict=True))
-    return (f"Mock interview: {len(rows)} kata{'s' if len(rows) != 1 else ''} in "
-            f"{clock(minutes * 60)}, blind (graded once each, when you press d or time is up): "
-            f"{names}")
+    return _("Mock interview: {n} katas in about {minutes} minutes, blind (graded once each, "
+             "when you press d or time is up): {names}", n=len(rows), minutes=f"{minutes:g}",
+             names=names)
 
 
 def mock_scorecard(entries) -> str:
     """entries: (kata, outcome, seconds used, passed, total, inside target)."""
-    lines = ["", "Score card", f"  {'kata':<22} {'result':<10} {'tests':>7}  {'time':>6} / target"]
+    lines = ["", _("Score card"), f"  {_pad(_('kata'), 22)} {_pad(_('result'), 10)} "
+             f"{_pad(_('tests'), 7, right=True)}  {_pad(_('time'), 6, right=True)} / "
+             + _("target")]
     solved = 0
     for kata, outcome, used, passed, total, inside in entries:
         tests = f"{passed}/{total}" if total else "—"
         mark = "✓" if outcome == "passed" else ("✗" if outcome == "failed" else "·")
         solved += outcome == "passed"
-        lines.append(f"  {mark} {kata.id:<20} {outcome:<10} {tests:>7}  {clock(used):>6} / "
-                     f"{kata.minutes}:00" + ("  inside" if inside else ""))
+        lines.append(f"  {mark} {kata.id:<20} {_pad(_(outcome), 10)} {tests:>7}  "
+                     f"{clock(used):>6} / {kata.minutes}:00" + (_("  inside") if inside else ""))
     inside = sum(e[5] for e in entries)
-    lines.append(f"  solved {solved}/{len(entries)}, {inside} inside the target time")
+    lines.append(_("  solved {solved}/{total}, {inside} inside the target time", solved=solved,
+                   total=len(entries), inside=inside))
     return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------- files, hints, solutions
 
 
+def task_text(kata, statement: str) -> str:
+    """`kata task <id>`: the task statement, then where to write it and how to grade it."""
+    lines = [f"{kata.id} — {title(kata)}", "", statement, "",
+             _("Your file: {path}   Grade: nox -s {kata}   Stuck? nox -s hint -- {kata}",
+               path=kata.exercise.relative_to(kata.root), kata=kata.id)]
+    return "\n".join(lines) + "\n"
+
+
 def solution_text(kata, source: str, revealed: bool) -> str:
-    note = " (revealed before passing; recorded)" if revealed else ""
-    return f"# {kata.id}: reference solution{note}\n{source}"
+    note = _(" (revealed before passing; recorded)") if revealed else ""
+    return _("# {kata}: reference solution{note}", kata=kata.id, note=note) + f"\n{source}"
 
 
 def solution_locked(kata) -> str:
-    return (f"{kata.id}: the reference is shown once the kata passes (nox -s {kata.id}). "
-            f"Stuck? nox -s hint -- {kata.id}. To see it anyway: nox -s solution -- {kata.id} "
-            "--reveal (recorded in your progress).")
+    return _("{kata}: the reference is shown once the kata passes (nox -s {kata}). "
+             "Stuck? nox -s hint -- {kata}. To see it anyway: nox -s solution -- {kata} "
+             "--reveal (recorded in your progress).", kata=kata.id)
 
 
 def replaced(action: str, kata, path: str, backup: str | None) -> str:
-    saved = f"; your previous file is in {backup}" if backup else ""
+    saved = _("; your previous file is in {backup}", backup=backup) if backup else ""
     if action == "reset":
-        text = f"{path} is the fresh stub again{saved}."
-        return text + (f" Undo: nox -s restore -- {kata.id}" if backup else "")
-    return f"restored {path} from the last backup{saved}."
+        text = _("{path} is the fresh stub again{saved}.", path=path, saved=saved)
+        return text + (_(" Undo: nox -s restore -- {kata}", kata=kata.id) if backup else "")
+    return _("restored {path} from the last backup{saved}.", path=path, saved=saved)
 
 
 def store_problem(message: str) -> str:
@@ -626,18 +749,18 @@ def store_problem(message: str) -> str:
 
 
 def store_warning(message: str) -> str:
-    return f"(progress not recorded: {message})"
+    return _("(progress not recorded: {message})", message=message)
 
 
 def update_text(done) -> str:
     """`kata update`: what was pulled, what was kept, what is new."""
-    lines = [f"update: {done.pulled or 'pulled'}"]
+    lines = [_("update: {summary}", summary=done.pulled or "git pull")]
     if done.kept:
-        lines.append(f"  your files are kept as they were: {', '.join(done.kept)}")
-        lines.append(f"  (copies saved first: {', '.join(done.backups)})")
+        lines.append(_("  your files are kept as they were: {files}", files=", ".join(done.kept)))
+        lines.append(_("  (copies saved first: {files})", files=", ".join(done.backups)))
     if done.new_katas:
-        lines.append(f"  new katas: {', '.join(done.new_katas)} (nox -s <id> to start)")
+        lines.append(_("  new katas: {ids} (nox -s <id> to start)", ids=", ".join(done.new_katas)))
     for kata_id in done.stub_changed:
-        lines.append(f"  {kata_id}: its stub changed upstream; yours is kept. The new stub: "
-                     f"nox -s reset -- {kata_id} (your file is backed up first)")
+        lines.append(_("  {kata}: its stub changed upstream; yours is kept. The new stub: "
+                       "nox -s reset -- {kata} (your file is backed up first)", kata=kata_id))
     return "\n".join(lines) + "\n"

@@ -1,7 +1,8 @@
 """Verify: prove that every kata's grader is honest.
 
 For each kata: its five files exist, the stub is in sync with the solution, the hints have
-three levels and follow-up questions, every test passes on the solution, every test fails on
+three levels and follow-up questions, its Chinese texts (`hints/<id>.zh.md`) exist and
+translate the English as it is now, every test passes on the solution, every test fails on
 the stub as "not started", and every catalogued mutant is killed by at least one test.
 Katas run in parallel worker processes; each worker runs pytest in-process once per target.
 """
@@ -65,6 +66,9 @@ def static_checks(kata: Kata) -> list[str]:
     except (StubError, SyntaxError) as error:
         problems.append(str(error))
     problems += check_hints(kata.hints)
+    from kata.i18n import check as check_chinese
+
+    problems += check_chinese(kata)
     try:
         mutants = load_mutants(kata.mutants)
         source = kata.solution.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ CATALOG = '''
 id = "alpha"
 title = "Alpha"
 track = "foundations"
-seed = "1.1 Alpha"
+seed = "1.1 大模型核心概念"
 difficulty = 1
 minutes = 10
 summary = "first"
@@ -25,7 +25,7 @@ summary = "first"
 id = "beta"
 title = "Beta"
 track = "systems"
-seed = "3.2 Beta"
+seed = "3.2 性能优化"
 difficulty = 2
 minutes = 5
 summary = "second"
@@ -115,3 +115,9 @@ class FakeGrader:
 @pytest.fixture
 def grader(clock):
     return FakeGrader(clock)
+
+
+@pytest.fixture(autouse=True)
+def english_by_default(monkeypatch):
+    """Harness tests read English unless a test asks for Chinese (KATA_LANG=zh)."""
+    monkeypatch.setenv("KATA_LANG", "en")

@@ -7,7 +7,7 @@ GOOD = """
 id = "attention"
 title = "t"
 track = "foundations"
-seed = "1.1"
+seed = "1.1 大模型核心概念"
 difficulty = 1
 minutes = 10
 summary = "s"
@@ -36,6 +36,9 @@ def test_good_catalog_loads(tmp_path):
     (lambda t: t + 'requires = ["nope"]\n', "requires unknown kata 'nope'"),
     (lambda t: t + "forbid = [1]\n", "list of strings"),
     (lambda t: t + "[[kata]\n", "not valid TOML"),
+    (lambda t: t.replace('"1.1 大模型核心概念"', '"1.3 Normalization"'),
+     "seed '1.3 Normalization' is not a section of the interview guide; use exactly one of: "
+     "1.1 大模型核心概念, 1.2 Transformer架构"),
 ])
 def test_invalid_catalog_names_entry_and_field(tmp_path, edit, words):
     with pytest.raises(CatalogError, match="kata.toml") as raised:

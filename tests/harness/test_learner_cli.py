@@ -90,7 +90,8 @@ def test_progress_shows_status_best_time_and_hints(repo, katas, capsys):
     assert "passing" in out and "failing 1/2" in out
     assert "5:00/10:00 ✓" in out and "2/3" in out
     assert main(["list", "--by", "seed"]) == 0
-    assert "engineering (0/1)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3.2 性能优化 (0/1)" in out and "2.2 注意力机制 (no kata yet)" in out
 
 
 def test_stats_charts_time_to_green_against_the_target(repo, capsys):

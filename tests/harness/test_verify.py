@@ -15,7 +15,7 @@ CATALOG = """
 id = "double"
 title = "Double a tensor"
 track = "foundations"
-seed = "0.0 Test"
+seed = "1.1 大模型核心概念"
 difficulty = 1
 minutes = 1
 summary = "x * 2"
@@ -57,6 +57,21 @@ c
 - **q1?** a1
 - **q2?** a2
 """
+ZH_HINTS = """# double
+## 任务
+乘以 2。
+## 提示 1
+甲
+## 提示 2
+乙
+## 提示 3
+丙
+## 追问
+- **问1？** 答1
+- **问2？** 答2
+## 常见错误
+- `adds`: 加了 2，而不是乘以 2
+"""
 
 
 @pytest.fixture
@@ -69,8 +84,12 @@ def kata_root(tmp_path, monkeypatch):
     (tmp_path / "tests" / "test_double.py").write_text(textwrap.dedent(TEST))
     (tmp_path / "tests" / "mutants" / "double.toml").write_text(MUTANTS)
     (tmp_path / "hints" / "double.md").write_text(HINTS)
+    (tmp_path / "hints" / "double.zh.md").write_text(ZH_HINTS, encoding="utf-8")
     (tmp_path / "exercises" / "double.py").write_text(stub_for(tmp_path / "solutions" / "double.py", "double"))
     monkeypatch.setenv("KATA_ROOT", str(tmp_path))
+    from kata.i18n import restamp
+
+    restamp(kata(tmp_path))
     src = str(Path(__file__).resolve().parents[2] / "src")
     monkeypatch.setenv("PYTHONPATH", src + os.pathsep + os.environ.get("PYTHONPATH", ""))
     return tmp_path
