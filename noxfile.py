@@ -19,6 +19,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -34,8 +35,43 @@ STAMP = VENV / ".kata-stamp"
 TORCH_VERSION = "2.13.0"
 TORCH_CHOICES = ("cpu", "cuda", "system")
 
-# Every session runs with python=False, so nox's probe for the uv binary is noise to a learner.
-logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
+LEARNER: set[str] = set()  # sessions whose output is the kata CLI's alone (filled below)
+QUIET_CODES = {1, 130}  # a failing verdict, Ctrl-C: the kata command has said everything
+
+
+class _LearnerView(logging.Filter):
+    """Keep nox's own lines out of a learner's screen.
+
+    A learner session prints what the kata command prints and nothing else: no "Running
+    session", no command echo, no "was successful", and, when the command exits 1 (a failing
+    grade) or 130 (Ctrl-C), no red "Command ... failed" / "Session ... failed" either. The exit
+    status stays non-zero, so scripts and CI still see a failing grade. Any other failure
+    (building .venv, exit 2 on a usage error) keeps nox's messages. Every session runs with
+    python=False, so nox's probe for the uv binary is noise too.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.quiet_failure = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if text == "uv binary not found.":
+            return False
+        if match := re.fullmatch(r"Running session (\S+)", text):
+            return match[1] not in LEARNER
+        if match := re.fullmatch(r"Session (\S+) was successful.*", text, re.S):
+            return match[1] not in LEARNER
+        if match := re.fullmatch(r"Command .* -m kata \S+.* failed with exit code (-?\d+).*",
+                                 text, re.S):
+            self.quiet_failure = int(match[1]) in QUIET_CODES
+            return not self.quiet_failure
+        if match := re.fullmatch(r"Session (\S+) failed\.", text):
+            return not (match[1] in LEARNER and self.quiet_failure)
+        return True
+
+
+logging.getLogger("nox").addFilter(_LearnerView())
 nox.options.sessions = ["list"]  # a bare `nox` shows the catalog
 nox.options.error_on_missing_interpreters = False
 
@@ -62,8 +98,23 @@ def _plan(extra: tuple[str, ...] = ()) -> tuple[str, list[str], str]:
 
 
 def _pip(session: nox.Session, python: Path, *args: str) -> None:
+    # No command echo: the learner sees "setting up .venv", then the verdict; a failing pip
+    # still gets nox's "Command ... failed" with pip's own error above it.
     session.run(str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q", *args,
-                external=True)
+                external=True, log=False)
+
+
+def venv_command(venv: Path = VENV, system_site_packages: bool = False) -> list[str]:
+    """Create `venv` with virtualenv, which nox itself depends on.
+
+    Not `python -m venv`: on Debian/Ubuntu that needs the separate python3-venv package
+    (ensurepip), while virtualenv ships its own pip, so `pipx run nox` / `uvx nox` work on a
+    bare system Python.
+    """
+    command = [sys.executable, "-m", "virtualenv", "--clear", "--quiet", "--no-periodic-update"]
+    if system_site_packages:
+        command.append("--system-site-packages")
+    return [*command, str(venv)]
 
 
 def _ensure(session: nox.Session, venv: Path, extra: tuple[str, ...] = ()) -> Path:
@@ -77,10 +128,7 @@ def _ensure(session: nox.Session, venv: Path, extra: tuple[str, ...] = ()) -> Pa
         if stamp.exists() and stamp.read_text().strip() == digest and python.exists():
             return python
         session.log(f"setting up {venv.name} (torch: {choice}); this happens once")
-        args = [sys.executable, "-m", "venv", "--clear", str(venv)]
-        if choice == "system":
-            args.insert(3, "--system-site-packages")
-        subprocess.run(args, check=True)
+        subprocess.run(venv_command(venv, choice == "system"), check=True)
         if choice != "system":  # torch first and pinned, so nothing after it pulls CUDA wheels
             index = os.environ.get("KATA_TORCH_INDEX")
             _pip(session, python, f"torch=={TORCH_VERSION}",
@@ -98,7 +146,8 @@ def ensure_env(session: nox.Session) -> None:
 
 def kata(session: nox.Session, *args: str, success_codes=(0,)) -> None:
     ensure_env(session)
-    session.run(str(PYTHON), "-m", "kata", *args, external=True, success_codes=list(success_codes))
+    session.run(str(PYTHON), "-m", "kata", *args, external=True, success_codes=list(success_codes),
+                log=False)
 
 
 def _catalog() -> list[dict]:
@@ -116,10 +165,12 @@ def _register(entry: dict) -> None:
 
     grade.__doc__ = entry.get("title", kata_id)
     nox.session(name=kata_id, python=False)(grade)
+    LEARNER.add(kata_id)
 
 
 RESERVED = {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list",
-            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint", "task"}
+            "stats", "reset", "restore", "solution", "grade", "verify", "sync", "lint", "task",
+            "update"}
 for _entry in _catalog():
     if isinstance(_entry.get("id"), str) and _entry["id"] not in RESERVED:
         _register(_entry)
@@ -132,6 +183,9 @@ def tests(session: nox.Session) -> None:
     session.run(str(PYTHON), "-m", "pytest", "tests/harness", "-q", *session.posargs,
                 external=True)
     session.run(str(PYTHON), "-m", "kata", "verify", external=True)
+
+
+LEARNER.update({"hint", "env", "list"})
 
 
 @nox.session(python=False)
@@ -162,6 +216,7 @@ def _learner(name: str, doc: str, needs_id: bool = False, codes=(0,)) -> None:
 
     run.__doc__ = doc
     nox.session(name=name, python=False)(run)
+    LEARNER.add(name)
 
 
 # The learner loop: thin sessions over the `kata` CLI (arguments after --).
@@ -181,14 +236,18 @@ _learner("task", "A kata's task statement, in your language (KATA_LANG=zh|en): -
          needs_id=True)
 _learner("solution", "The reference solution, once the kata passes: -- <id> [--reveal]",
          needs_id=True)
+_learner("update", "Update the repo (git pull), keeping your exercise files and progress")
 
 
 @nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks (bench/*.py): figures printed as ratios measured within one run."""
     ensure_env(session)
+    nox_command = f'"{sys.executable}" -m nox'  # the nox running now, however it was installed
     for script in sorted((ROOT / "bench").glob("*.py")):
-        session.run(str(PYTHON), str(script), *session.posargs, external=True)
+        session.run(str(PYTHON), str(script), *session.posargs, external=True,
+                    env={"KATA_NOX": nox_command})
+
 
 
 # The libraries the references cite, pinned: `nox -s oracles` checks each reference against them

@@ -83,7 +83,7 @@ def scaled_dot_product_attention(
     scores = torch.matmul(query.to(compute), key.to(compute).transpose(-2, -1)) * scaling
     if attn_mask is not None:
         try:
-            torch.broadcast_shapes(attn_mask.shape, scores.shape)
+            torch.broadcast_tensors(attn_mask, scores)  # views; raises when they do not broadcast
         except RuntimeError:
             raise ValueError(f"attn_mask {tuple(attn_mask.shape)} does not broadcast to the scores "
                              f"{tuple(scores.shape)} (..., q_len, kv_len)") from None

@@ -24,7 +24,7 @@ GUIDE_SECTIONS = (
 # nox session names that are not katas; a kata may not take one of these ids.
 RESERVED_IDS = frozenset(
     {"tests", "hint", "env", "bench", "practice", "progress", "watch", "mock", "list", "stats",
-     "reset", "restore", "solution", "grade", "verify", "sync", "lint", "task"}
+     "reset", "restore", "solution", "grade", "verify", "sync", "lint", "task", "update"}
 )
 _REQUIRED = {"id": str, "title": str, "track": str, "seed": str, "difficulty": int,
              "minutes": int, "summary": str}

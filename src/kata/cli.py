@@ -114,6 +114,9 @@ def cmd_hint(args: argparse.Namespace, extra: list[str]) -> int:
     from kata import hints, render
 
     kata = find_kata(args.id, _catalog())
+    if args.follow_ups:  # reading them uses no hint and needs no store
+        print(render.follow_ups_text(kata, hints.follow_ups(kata)), end="")
+        return 0
     total = len(hints.levels(kata))
     with _store(fallback=True) as store:
         if args.all:
@@ -194,19 +197,39 @@ def cmd_restore(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
-def _loop_parts(root, poll: bool = False):
+def cmd_update(args: argparse.Namespace, extra: list[str]) -> int:
+    from kata import render, workspace
+
+    try:
+        done = workspace.update(repo_root())
+    except workspace.WorkspaceError as error:
+        print(f"kata update: {error}", file=sys.stderr)
+        return 1
+    print(render.update_text(done), end="")
+    return 0
+
+
+def _loop_parts(root, args: argparse.Namespace):
     """The real clock, grader, screen and event inbox of the interactive loops."""
     import os
     import time
 
-    if poll:
+    if args.poll:
         os.environ["KATA_WATCH_POLL"] = "1"
 
     from kata import render
     from kata.events import Inbox
     from kata.grader import WarmGrader
 
-    return time.time, WarmGrader(root), render.Screen(), Inbox
+    return time.time, WarmGrader(root, time_limit=args.kata_time_limit), render.Screen(), Inbox
+
+
+def _time_limit_error(args: argparse.Namespace) -> int:
+    if args.kata_time_limit is not None and args.kata_time_limit <= 0:
+        print(f"kata: --kata-time-limit must be positive (seconds), got {args.kata_time_limit:g}",
+              file=sys.stderr)
+        return 2
+    return 0
 
 
 def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
@@ -219,7 +242,9 @@ def cmd_practice(args: argparse.Namespace, extra: list[str]) -> int:
     if args.minutes is not None and args.minutes <= 0:
         print(f"kata: --minutes must be positive, got {args.minutes:g}", file=sys.stderr)
         return 2
-    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    if _time_limit_error(args):
+        return 2
+    clock, grader, screen, inbox_type = _loop_parts(root, args)
     path = Path(args.file).expanduser().resolve() if args.file else None
     if path is not None and path.suffix != ".py":
         print(f"kata: --file {args.file}: give a .py path", file=sys.stderr)
@@ -241,7 +266,9 @@ def cmd_watch(args: argparse.Namespace, extra: list[str]) -> int:
     katas = _catalog()
     if args.ids:
         katas = [find_kata(i, katas) for i in args.ids]
-    _clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    if _time_limit_error(args):
+        return 2
+    _clock, grader, screen, inbox_type = _loop_parts(root, args)
     with _store(root, fallback=True) as store, grader, inbox_type() as inbox:
         return Watch(katas, store=store, grader=grader, inbox=inbox, screen=screen).run()
 
@@ -255,7 +282,12 @@ def cmd_mock(args: argparse.Namespace, extra: list[str]) -> int:
         if track not in TRACKS:
             print(f"kata: --track {track}: use one of {', '.join(TRACKS)}", file=sys.stderr)
             return 2
-    clock, grader, screen, inbox_type = _loop_parts(root, args.poll)
+    if args.minutes <= 0:
+        print(f"kata: --minutes must be positive, got {args.minutes:g}", file=sys.stderr)
+        return 2
+    if _time_limit_error(args):
+        return 2
+    clock, grader, screen, inbox_type = _loop_parts(root, args)
     with _store(root, fallback=True) as store, grader:
         return run_mock(_catalog(), store=store, grader=grader, inbox_factory=inbox_type,
                         screen=screen, clock=clock, minutes=args.minutes, tracks=args.track)
@@ -266,6 +298,13 @@ def cmd_env(args: argparse.Namespace, extra: list[str]) -> int:
 
     print(render.environment(), end="")
     return 0
+
+
+def _loop_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--poll", action="store_true",
+                   help="poll for saves (for file systems where change events fail)")
+    p.add_argument("--kata-time-limit", type=float, default=None, metavar="SECONDS",
+                   help="seconds one kata test may run before it fails as a timeout (default 20)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -296,6 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hint", help="reveal the next hint level for a kata")
     p.add_argument("id")
     p.add_argument("--all", action="store_true", help="show every level and the follow-ups")
+    p.add_argument("--follow-ups", action="store_true",
+                   help="only the interview follow-up questions (uses no hint)")
     p.set_defaults(func=cmd_hint)
     p = sub.add_parser("task", help="a kata's task statement (in KATA_LANG's language)")
     p.add_argument("id")
@@ -317,19 +358,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="like a whiteboard: grade once, when you are done or time is up")
     p.add_argument("--file", default=None,
                    help="practise in this file instead of practice/<id>.py")
-    p.add_argument("--poll", action="store_true",
-                   help="poll for saves (for file systems where change events fail)")
+    _loop_options(p)
     p.set_defaults(func=cmd_practice)
     p = sub.add_parser("watch", help="re-grade on every save; move on when a kata passes")
     p.add_argument("ids", nargs="*", help="katas to go through (default: all, in order)")
-    p.add_argument("--poll", action="store_true",
-                   help="poll for saves (for file systems where change events fail)")
+    _loop_options(p)
     p.set_defaults(func=cmd_watch)
     p = sub.add_parser("mock", help="a mock interview: unmastered katas back to back, blind")
     p.add_argument("--minutes", type=float, default=45)
     p.add_argument("--track", action="append", help="only this track (repeatable)")
-    p.add_argument("--poll", action="store_true",
-                   help="poll for saves (for file systems where change events fail)")
+    _loop_options(p)
     p.set_defaults(func=cmd_mock)
     p = sub.add_parser("reset", help="fresh stub in exercises/<id>.py (your file is backed up)")
     p.add_argument("id")
@@ -338,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--practice", action="store_true", help="restore practice/<id>.py instead")
     p.set_defaults(func=cmd_restore)
+    p = sub.add_parser("update", help="git pull a newer version, keeping your exercise files")
+    p.set_defaults(func=cmd_update)
     p = sub.add_parser("env", help="python, torch and devices in use")
     p.set_defaults(func=cmd_env)
     return parser

@@ -161,6 +161,41 @@ class Inbox:
         self.close()
 
 
+class Interrupter:
+    """Polled by the warm grader while a grade runs, so the loop stays responsive.
+
+    Returns True (cancel the grade) when `path` is saved with content other than `sha` (the
+    version being graded) or on q; `reason` then says which ("changed" or "quit"). Other keys
+    are handed to `on_key` at once (h shows a hint while the grade runs); g and Enter are
+    ignored, a grade is already running. With `cancel_on_save=False` (the final grade of a
+    blind attempt) saves are ignored.
+    """
+
+    def __init__(self, inbox: Inbox, path: Path, sha: str, on_key,
+                 cancel_on_save: bool = True) -> None:
+        self.inbox, self.path, self.sha, self.on_key = inbox, path, sha, on_key
+        self.cancel_on_save = cancel_on_save
+        self.reason = ""
+
+    def __call__(self) -> bool:
+        from kata.store import file_sha
+
+        while (event := self.inbox.get(0)) is not None:
+            if (event.kind == "changed" and self.cancel_on_save
+                    and file_sha(self.path) != self.sha):
+                self.reason = "changed"
+                return True
+            if event.kind != "key":
+                continue
+            key = event.value.strip().lower()[:1]
+            if key == "q":
+                self.reason = "quit"
+                return True
+            if key not in ("g", "") and key != "\n":
+                self.on_key(key)
+        return False
+
+
 class ScriptedInbox(Inbox):
     """For tests and scripts: events from a list, each after advancing a fake clock.
 

@@ -9,10 +9,18 @@ memory) cannot take the loop down: the client reports it like `kata grade` does 
 new child.
 
 A *quick* run (on every save) stops at the first failing test and draws fewer hypothesis
-examples; a *full* run (when everything passes quickly) is the same grade as `kata grade`.
+examples; a *full* run (when everything passes quickly) is the same grade as `kata grade`. A
+quick run that stops early lists the tests it did not reach as "not_run", so its counts are out
+of the kata's whole test count (3 passed of 17, not of 4).
+
+A grade can be cancelled while it runs (`interrupt`, polled every 0.1 s): the loops cancel when
+the file is saved again or the learner presses q. Cancelling kills the child's whole process
+group (the learner's code and anything it started) and starts a fresh child at once, so the
+next grade is warm again.
 
 Protocol: `python -m kata.grader [ids to warm up]`; one JSON request per line on the child's
-stdin ({"kata", "target", "quick"}), one JSON reply per line on the child's original stdout.
+stdin ({"kata", "target", "quick", "time_limit"}), one JSON reply per line on the child's
+original stdout.
 """
 
 from __future__ import annotations
@@ -20,13 +28,16 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from kata.catalog import Kata
-from kata.results import KataResult
+from kata.results import KataResult, TestResult
 
 QUICK_EXAMPLES = int(os.environ.get("KATA_WATCH_EXAMPLES", "10"))
 REQUEST_TIMEOUT = float(os.environ.get("KATA_WATCH_TIMEOUT", "300"))
@@ -36,11 +47,16 @@ REQUEST_TIMEOUT = float(os.environ.get("KATA_WATCH_TIMEOUT", "300"))
 
 
 class WarmGrader:
-    """Client of one warm grading child; restarts it when it dies."""
+    """Client of one warm grading child; restarts it when it dies or a grade is cancelled.
 
-    def __init__(self, root: Path) -> None:
+    `time_limit` is the per-test limit in seconds (`--kata-time-limit`; None: the plugin's).
+    """
+
+    def __init__(self, root: Path, time_limit: float | None = None) -> None:
         self.root = root
+        self.time_limit = time_limit
         self.process: subprocess.Popen | None = None
+        self.warm: list[str] = []
         sweep_leftovers(root)
         results, logs = root / ".kata" / "results", root / ".kata" / "logs"
         try:
@@ -57,11 +73,13 @@ class WarmGrader:
     def start(self, warm: list[Kata] = ()) -> None:
         """Start the child now (it imports torch while the learner reads), warming `warm`."""
         if self.process is None or self.process.poll() is not None:
+            self._stop()
             self._start([kata.id for kata in warm])
 
     def _start(self, warm: list[str] = ()) -> subprocess.Popen:
         from kata.grade import _limit_memory, child_env
 
+        self.warm = list(warm) or self.warm
         self.running_file.parent.mkdir(parents=True, exist_ok=True)
         # The child imports this very harness, wherever it was imported from.
         package = str(Path(__file__).resolve().parents[1])
@@ -73,26 +91,36 @@ class WarmGrader:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "w", encoding="utf-8") as log:  # startup errors only
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kata.grader", *warm], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "kata.grader", *self.warm], stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=log, env=env, cwd=self.root, text=True, bufsize=1,
                 start_new_session=True,  # Ctrl-C goes to the loop, which then stops the child
                 preexec_fn=_limit_memory if os.name == "posix" else None)
         return self.process
 
-    def _ask(self, request: dict, timeout: float) -> dict | None:
-        """Send a request; the reply, or None when the child died or timed out."""
-        process = self.process if self.process and self.process.poll() is None else self._start()
+    def _ask(self, request: dict, timeout: float,
+             interrupt: Callable[[], bool] | None = None) -> dict | None:
+        """Send a request; the reply, or None when the child died, or {"timeout"} /
+        {"cancelled"} when it ran too long or `interrupt()` asked to stop."""
+        if self.process is not None and self.process.poll() is not None:
+            self._stop()  # died since the last request: end what it left behind
+        process = self.process or self._start()
         try:
             process.stdin.write(json.dumps(request) + "\n")
             process.stdin.flush()
         except (BrokenPipeError, OSError):
             return None
+        deadline = time.monotonic() + timeout
         try:
             with selectors.DefaultSelector() as selector:
                 selector.register(process.stdout, selectors.EVENT_READ)
-                if not selector.select(timeout):
-                    self.close()
-                    return {"timeout": True}
+                while not selector.select(min(0.1, max(0.0, deadline - time.monotonic()))):
+                    if interrupt is not None and interrupt():
+                        self.close()
+                        self._start()  # warm again while the learner edits
+                        return {"cancelled": True}
+                    if time.monotonic() >= deadline:
+                        self.close()
+                        return {"timeout": True}
             line = process.stdout.readline()
         except BaseException:  # Ctrl-C mid-grade: its late reply must not answer a later request
             self.close()
@@ -101,41 +129,64 @@ class WarmGrader:
             return None
         return json.loads(line)
 
-    def grade(self, kata: Kata, target: Path, quick: bool = True) -> KataResult:
-        """Grade `target` (a .py file) for `kata`; a crash becomes a "crashed" result."""
+    def grade(self, kata: Kata, target: Path, quick: bool = True,
+              interrupt: Callable[[], bool] | None = None) -> KataResult | None:
+        """Grade `target` (a .py file) for `kata`; a crash becomes a "crashed" result.
+
+        Returns None when `interrupt()` (polled while the grade runs) returned True: the grade
+        was cancelled and a fresh child is starting.
+        """
         from kata.grade import _crash_message
 
         self.running_file.unlink(missing_ok=True)
-        reply = self._ask({"kata": kata.id, "target": str(target), "quick": quick},
-                          REQUEST_TIMEOUT)
+        request = {"kata": kata.id, "target": str(target), "quick": quick,
+                   "time_limit": self.time_limit}
+        timeout = REQUEST_TIMEOUT + (self.time_limit or 0)
+        reply = self._ask(request, timeout, interrupt)
         display = _display(target, kata.root)
+        if reply is not None and reply.get("cancelled"):
+            return None
         if reply is None or reply.get("timeout"):
-            code = self.process.wait() if self.process else -9
+            code = self._stop() if self.process else -9
             running = (self.running_file.read_text(encoding="utf-8")
                        if self.running_file.exists() else "")
             self.running_file.unlink(missing_ok=True)
             if reply:
-                message = f"Grading took longer than {REQUEST_TIMEOUT:g} s and was stopped."
+                message = f"Grading took longer than {timeout:g} s and was stopped."
             elif running:
                 message = _crash_message(code, running)
             else:
                 message = (f"The grading process stopped before running a test (exit {code}); "
                            f"its log: {self.log}")
-            self.process = None
             return KataResult(kata=kata.id, target=display, device="?", crashed=message)
         if "error" in reply:
             return KataResult(kata=kata.id, target=display, device="?", crashed=reply["error"])
-        return KataResult.from_dict(reply["result"])
+        result = KataResult.from_dict(reply["result"])
+        reached = {test.name for test in result.tests}
+        if result.not_started:  # "not started" stays the whole verdict
+            return result
+        result.tests += [TestResult(name, "not_run", "not run: the quick check stops at the "
+                                    "first failure") for name in reply.get("collected", [])
+                         if name not in reached]
+        return result
+
+    def _stop(self) -> int | None:
+        """End the child and everything it started (its process group); its exit status."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        if os.name == "posix":
+            try:  # the group outlives a dead child while its leftovers (a `sleep`) run
+                os.killpg(process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif process.poll() is None:
+            process.kill()
+        return process.wait()
 
     def close(self) -> None:
-        if self.process is not None:
-            from kata.grade import end_group
-
-            end_group(self.process)  # the child and anything the graded code started
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait()
-        self.process = None
+        """Stop the child and everything it started."""
+        self._stop()
         self.running_file.unlink(missing_ok=True)
         if self.log.exists() and not self.log.stat().st_size:
             self.log.unlink()
@@ -200,7 +251,8 @@ def _serve() -> None:
         for line in sys.stdin:
             request = json.loads(line)
             kata = find_kata(request["kata"], katas)
-            data = _pytest(kata, request["target"], out, profiles, request["quick"])
+            data = _pytest(kata, request["target"], out, profiles, request["quick"],
+                           request.get("time_limit"))
             _end_strays()
             replies.write(json.dumps(data) + "\n")
     except BrokenPipeError:
@@ -238,7 +290,18 @@ def _end_strays() -> None:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _pytest(kata: Kata, target: str, out: Path, profiles: dict, quick: bool) -> dict:
+class _Collected:
+    """A pytest plugin that remembers the names of the collected tests."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def pytest_collection_finish(self, session) -> None:
+        self.names = [item.name for item in session.items]
+
+
+def _pytest(kata: Kata, target: str, out: Path, profiles: dict, quick: bool,
+            time_limit: float | None = None) -> dict:
     import contextlib
     import io
 
@@ -248,14 +311,18 @@ def _pytest(kata: Kata, target: str, out: Path, profiles: dict, quick: bool) -> 
     settings.load_profile(profiles[quick])
     args = [str(kata.test), f"--target={target}", f"--kata-result={out}", "-q", "--kata-quiet",
             "--no-header", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    if time_limit is not None:
+        args.append(f"--kata-time-limit={time_limit:g}")
     if quick:
         args.append("-x")
     out.unlink(missing_ok=True)
     buffer = io.StringIO()
+    collected = _Collected()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-        pytest.main(args)
+        pytest.main(args, plugins=[collected])
     try:
-        return {"result": json.loads(out.read_text(encoding="utf-8"))}
+        return {"result": json.loads(out.read_text(encoding="utf-8")),
+                "collected": collected.names if quick else []}
     except (OSError, ValueError):
         return {"error": buffer.getvalue().strip()[-1500:] or "pytest reported nothing"}
 

@@ -204,4 +204,44 @@ ZH: dict[str, str] = {
     " Undo: nox -s restore -- {kata}": " 撤销：nox -s restore -- {kata}",
     "restored {path} from the last backup{saved}.": "已从最近的备份恢复 {path}{saved}。",
     "(progress not recorded: {message})": "（进度没有记录：{message}）",
+    # issue 8: live keys while grading, pipe mode, follow-ups, narrow progress, mock clocks, update
+    "Stuck? type h and Enter for a hint": "卡住了？输入 h 回车看提示",
+    "type {key} and Enter": "输入 {key} 回车",
+    "press {key}": "按 {key}",
+    "(hint {level} of {total}; type h and Enter again for the next one)":
+        "（提示 {level}/{total}；再输入 h 回车看下一条）",
+    "(that was the last hint; interview follow-ups: nox -s hint -- {kata} --follow-ups)":
+        "（这是最后一条提示；面试追问：nox -s hint -- {kata} --follow-ups）",
+    "(the interview follow-up questions, without using a hint: nox -s hint -- {kata} "
+    "--follow-ups)":
+        "（不用提示、只看面试追问：nox -s hint -- {kata} --follow-ups）",
+    "(this kata has no follow-up questions yet)": "（这道题还没有追问）",
+    "type done, hint or quit and Enter": "输入 done、hint 或 quit 后回车",
+    "type hint, grade or quit and Enter": "输入 hint、grade 或 quit 后回车",
+    "⏳ grading {path}… (saving again restarts it; press q to quit)":
+        "⏳ 正在评测 {path}…（再次保存会重新开始；按 q 退出）",
+    "⏳ grading {path}… (saving again restarts it; type quit and Enter to stop)":
+        "⏳ 正在评测 {path}…（再次保存会重新开始；输入 quit 回车停止）",
+    "↻ {path} changed while it was graded: grading the new version…":
+        "↻ 评测期间 {path} 又改了：改评新版本…",
+    "  No terminal: {keys}. Ctrl-C stops, keeping your file.":
+        "  没有终端：{keys}。Ctrl-C 停止，文件保留。",
+    "⏱ Time is up ({clock} on the clock). Keep going: the overtime is recorded (up to another "
+    "{clock}). Typing quit gives up.":
+        "⏱ 时间到（计时 {clock}）。可以继续写，超时会被记录（最多再给 {clock}）。输入 quit 放弃。",
+    "Watching {path}{how}: every save is graded. Type hint, grade or quit and Enter":
+        "正在监视 {path}{how}：每次保存都会评测。输入 hint、grade 或 quit 后回车",
+    "watching {path} · type hint, grade or quit": "正在监视 {path} · 输入 hint、grade 或 quit",
+    "best/target": "最佳/目标",
+    "{n}d ago": "{n} 天前",
+    "{n}h ago": "{n} 小时前",
+    "{n}min ago": "{n} 分钟前",
+    "{kata} ({clock} of its {minutes}-minute target)": "{kata}（{clock}，目标 {minutes} 分钟）",
+    "update: {summary}": "更新：{summary}",
+    "  your files are kept as they were: {files}": "  你的文件原样保留：{files}",
+    "  (copies saved first: {files})": "  （已先备份：{files}）",
+    "  new katas: {ids} (nox -s <id> to start)": "  新题目：{ids}（nox -s <id> 开始）",
+    "  {kata}: its stub changed upstream; yours is kept. The new stub: nox -s reset -- {kata} "
+    "(your file is backed up first)":
+        "  {kata}：上游改了模板，你的文件保留。要新模板：nox -s reset -- {kata}（会先备份你的文件）",
 }

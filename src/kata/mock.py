@@ -27,6 +27,13 @@ def pick(katas: list[Kata], store: Store, minutes: float, tracks: list[str] | No
     return chosen
 
 
+def clocks(rows, minutes: float) -> list[float]:
+    """Each chosen kata's clock in minutes: its target, scaled so they fit in `minutes`."""
+    planned = sum(r.kata.minutes for r in rows)
+    scale = min(1.0, minutes / planned) if planned else 1.0
+    return [r.kata.minutes * scale for r in rows]
+
+
 def run_mock(katas: list[Kata], *, store: Store, grader, inbox_factory, screen: render.Screen,
              clock, minutes: float, tracks: list[str] | None = None) -> int:
     rows = pick(katas, store, minutes, tracks)
@@ -34,16 +41,17 @@ def run_mock(katas: list[Kata], *, store: Store, grader, inbox_factory, screen: 
         screen.line(_("Nothing left to practise: every kata is mastered (green inside its "
                       "target). Try nox -s practice -- <id> to beat your best time."))
         return 0
-    screen.line(render.mock_plan(rows, sum(r.kata.minutes for r in rows)))
+    times = clocks(rows, minutes)
+    screen.line(render.mock_plan(rows, sum(times), times))
     if hasattr(grader, "start"):
         grader.start(warm=[r.kata for r in rows[:1]])
     mock_id = store.next_mock_id()
     outcomes: list[Outcome] = []
     interrupted = False
-    for row in rows:
+    for row, kata_minutes in zip(rows, times, strict=True):
         with inbox_factory() as inbox:
             session = Session(row.kata, store=store, grader=grader, inbox=inbox, screen=screen,
-                              clock=clock, blind=True, mock=mock_id)
+                              clock=clock, minutes=kata_minutes, blind=True, mock=mock_id)
             outcome = session.run()
         outcomes.append(outcome)
         if outcome.interrupted:

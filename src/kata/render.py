@@ -24,11 +24,14 @@ def _indent(text: str, prefix: str) -> str:
 
 
 def _clip(text: str, width: int = 600, max_lines: int = 12) -> str:
-    """Keep flooded messages readable: long lines and long messages are cut."""
+    """Keep flooded messages readable: long lines and long messages are cut, but the last
+    `call: ...` line (which call failed) is always kept."""
     lines = [line if len(line) <= width else line[:width] + " …" for line in text.splitlines()]
+    calls = [i for i, line in enumerate(lines) if line.lstrip().startswith("call: ")]
+    tail = [lines.pop(calls[-1])] if calls and calls[-1] >= max_lines else []
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [_("… ({n} more lines)", n=len(lines) - max_lines)]
-    return "\n".join(lines)
+    return "\n".join(lines + tail)
 
 
 def headline(result: KataResult) -> str:
@@ -53,12 +56,13 @@ def headline(result: KataResult) -> str:
 
 
 def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
-                 quick: bool = False) -> str:
+                 quick: bool = False, typed: bool = False) -> str:
     """The learner's verdict: headline, then what to do next.
 
     `loop` is "" for `kata grade`, "watch" or "practice" inside those loops (the next step is
-    then "save again" and hints are a key press away); `quick` marks a run that stopped at the
-    first failure.
+    then "save again" and hints are a key press away), "ended" for the final grade of a
+    practice that is over (no next step: the attempt's summary follows); `quick` marks a run
+    that stopped at the first failure; `typed` means keys are read as lines (no terminal).
     """
     lines = []
     style = "green" if result.ok else (
@@ -70,8 +74,8 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         head = _("{kata}: {passed} passed, then a failure — quick check ({target})",
                  kata=result.kata, passed=result.passed, target=result.target)
     lines.append(_paint(head, style, color) if color else head)
-    hint = (_("Stuck? press h for a hint") if loop
-            else _("Stuck? nox -s hint -- {kata}", kata=result.kata))
+    hint = ((_("Stuck? type h and Enter for a hint") if typed else _("Stuck? press h for a hint"))
+            if loop else _("Stuck? nox -s hint -- {kata}", kata=result.kata))
     if result.crashed:
         lines.append(_indent(result.crashed, "  "))
     for message in result.rules:
@@ -85,10 +89,11 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
         functions += [name for name in result.todo if name not in functions]
         if functions:
             lines.append(_("  not started: {names}", names=", ".join(functions)))
-        lines.append((_("  Open {target}, read the docstrings and replace each TODO, then save.")
-                      if loop else
-                      _("  Open {target}, read the docstrings and replace each TODO."))
-                     .format(target=result.target) + f" {hint}")
+        if loop != "ended":
+            lines.append((_("  Open {target}, read the docstrings and replace each TODO, then "
+                            "save.") if loop else
+                          _("  Open {target}, read the docstrings and replace each TODO."))
+                         .format(target=result.target) + f" {hint}")
     else:
         shown_messages: set[str] = set()
         shown_mistakes: set[str] = set()  # one detailed failure per likely mistake
@@ -129,7 +134,7 @@ def kata_summary(result: KataResult, color: bool = False, *, loop: str = "",
             reason = skipped[0].message.removeprefix("not covered: ")
             lines.append(_paint(_("  · {n} not covered: {reason}", n=len(skipped), reason=reason),
                                 "dim", color))
-        if failures and not result.not_started:
+        if failures and not result.not_started and loop != "ended":
             again = (_("  Fix the first failure, then save again.") if loop
                      else _("  Fix the first failure, then grade again."))
             lines.append(f"{again} {hint}")
@@ -172,42 +177,78 @@ def verify_total(reports) -> str:
     return f"{head}\nverify: {len(reports) - len(bad)} passed, {len(bad)} failed"
 
 
-def _to_text(renderable) -> str:
+def terminal_width() -> int:
+    """The terminal's width in columns (COLUMNS when set; 80 when not a terminal)."""
+    import shutil
+
+    return max(40, shutil.get_terminal_size((80, 24)).columns)
+
+
+def _to_text(renderable, width: int | None = None) -> str:
+    import io
+    import sys
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=use_color(sys.stdout.isatty()),
+            width=width or terminal_width()).print(renderable)
+    return buffer.getvalue()
+
+
+def _natural_width(renderable) -> int:
+    """The width `renderable` takes when nothing has to wrap."""
     import io
 
     from rich.console import Console
 
     buffer = io.StringIO()
-    Console(file=buffer, force_terminal=use_color(__import__("sys").stdout.isatty()),
-            width=110).print(renderable)
-    return buffer.getvalue()
+    Console(file=buffer, force_terminal=False, width=1000).print(renderable)
+    return max((_width(line.rstrip()) for line in buffer.getvalue().splitlines()), default=0)
 
 
-def catalog_table(katas) -> str:
+def catalog_table(katas, width: int | None = None) -> str:
+    """The catalog; ids are never cut, the summary wraps to fit the terminal."""
     from rich.table import Table
 
     table = Table(title="LLM katas", title_justify="left")
-    for column in ("id", "track", "seed", "level", "min", "summary"):
+    table.add_column("id", no_wrap=True)
+    for column in ("track", "seed", "level", "min"):
         table.add_column(column)
+    table.add_column("summary", ratio=1, overflow="fold")
     for kata in katas:
         table.add_row(kata.id, kata.track, kata.seed, "●" * kata.difficulty, str(kata.minutes),
                       kata.summary)
-    return _to_text(table) + _("Grade one: nox -s <id>    Hints: nox -s hint -- <id>") + "\n"
+    return (_to_text(table, width) + _("Grade one: nox -s <id>    Hints: nox -s hint -- <id>")
+            + "\n")
 
 
-def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool = False) -> str:
+def _press(key: str, typed: bool) -> str:
+    """How to give a key: a key press on a terminal, a line in a pipe."""
+    return _("type {key} and Enter", key=key) if typed else _("press {key}", key=key)
+
+
+def hints_text(kata, shown, level: int, total: int, follow_ups: str, loop: bool = False,
+               typed: bool = False) -> str:
     lines = [f"{kata.id} — {title(kata)}"]
     for heading, body in shown:
         lines += ["", f"## {heading}", body]
     if level < total:
-        lines += ["", (_("(hint {level} of {total}; press h again for the next one)") if loop
-                       else _("(hint {level} of {total}; run the same command again for the next "
-                              "one)")).format(level=level, total=total)]
+        if loop and typed:
+            more = _("(hint {level} of {total}; type h and Enter again for the next one)")
+        elif loop:
+            more = _("(hint {level} of {total}; press h again for the next one)")
+        else:
+            more = _("(hint {level} of {total}; run the same command again for the next one)")
+        lines += ["", more.format(level=level, total=total)]
     elif loop:
-        lines += ["", _("(that was the last hint; nox -s hint -- {kata} --all shows them all)",
-                        kata=kata.id)]
+        lines += ["", _("(that was the last hint; interview follow-ups: nox -s hint -- {kata} "
+                        "--follow-ups)", kata=kata.id)]
     if follow_ups:
         lines += ["", _("## Follow-up questions"), follow_ups]
+    elif not loop and level < total:
+        lines += [_("(the interview follow-up questions, without using a hint: nox -s hint -- "
+                    "{kata} --follow-ups)", kata=kata.id)]
     if level >= total and not loop:
         lines += ["", _("(all {total} hints shown; the reference, once you pass: "
                         "nox -s solution -- {kata})", total=total, kata=kata.id)]
@@ -288,12 +329,32 @@ def clock(seconds: float) -> str:
     return f"{sign}{hours}:{minutes:02d}:{secs:02d}" if hours else f"{sign}{minutes}:{secs:02d}"
 
 
-def _keys(blind: bool) -> str:
+def follow_ups_text(kata, follow_ups: str) -> str:
+    """`kata hint <id> --follow-ups`: the interview follow-up questions alone (no hint used)."""
+    body = follow_ups or _("(this kata has no follow-up questions yet)")
+    return f"{kata.id} — {title(kata)}\n\n" + _("## Follow-up questions") + f"\n{body}\n"
+
+
+def _keys(blind: bool, typed: bool = False) -> str:
+    if typed:
+        return (_("type done, hint or quit and Enter") if blind
+                else _("type hint, grade or quit and Enter"))
     return _("d done · h hint · q give up") if blind else _("h hint · g grade now · q give up")
 
 
+def grading_status(path: str, tty: bool = True) -> str:
+    """The status line while a grade runs."""
+    return (_("⏳ grading {path}… (saving again restarts it; press q to quit)", path=path) if tty
+            else _("⏳ grading {path}… (saving again restarts it; type quit and Enter to stop)",
+                   path=path))
+
+
+def grade_cancelled(path: str) -> str:
+    return _("↻ {path} changed while it was graded: grading the new version…", path=path)
+
+
 def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = "",
-                    watching: str = "") -> str:
+                    watching: str = "", typed: bool = False) -> str:
     lines = [_("Practice: {kata} — {title}", kata=kata.id, title=kata.title),
              _("  {clock} on the clock (target {minutes} min). Your file: {path}",
                clock=clock(minutes * 60), minutes=kata.minutes, path=path)]
@@ -305,12 +366,16 @@ def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = 
     else:
         lines.append(_("  Edit it in your editor; every save is graded. The clock stops when all "
                        "tests pass."))
-    lines.append(_("  Keys: {keys} (or type the word and Enter)   Ctrl-C: stop, keeping "
-                   "your file", keys=_keys(blind)))
+    if typed:
+        lines.append(_("  No terminal: {keys}. Ctrl-C stops, keeping your file.",
+                       keys=_keys(blind, typed)))
+    else:
+        lines.append(_("  Keys: {keys} (or type the word and Enter)   Ctrl-C: stop, keeping "
+                       "your file", keys=_keys(blind)))
     return "\n".join(lines)
 
 
-def countdown(left: float, runs: int, last: str, blind: bool) -> str:
+def countdown(left: float, runs: int, last: str, blind: bool, typed: bool = False) -> str:
     """The live status line of a practice session."""
     when = (_("{clock} left", clock=clock(left)) if left >= 0
             else _("{clock} over time", clock=clock(-left)))
@@ -319,7 +384,7 @@ def countdown(left: float, runs: int, last: str, blind: bool) -> str:
         parts.append(_("{n} run", n=runs) if runs == 1 else _("{n} runs", n=runs))
         if last:
             parts.append(last)
-    parts.append(_keys(blind))
+    parts.append(_keys(blind, typed))
     return " · ".join(parts)
 
 
@@ -329,9 +394,13 @@ def minutes_left(left: float) -> str:
             else _("⏱ {n} minutes left", n=minutes))
 
 
-def time_up(blind: bool, minutes: float) -> str:
+def time_up(blind: bool, minutes: float, typed: bool = False) -> str:
     if blind:
         return _("⏱ Time is up. Grading your file once, as it is now…")
+    if typed:
+        return _("⏱ Time is up ({clock} on the clock). Keep going: the overtime is "
+                 "recorded (up to another {clock}). Typing quit gives up.",
+                 clock=clock(minutes * 60))
     return _("⏱ Time is up ({clock} on the clock). Keep going: the overtime is "
              "recorded (up to another {clock}). q gives up.", clock=clock(minutes * 60))
 
@@ -387,15 +456,21 @@ def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None
     return "\n".join(lines)
 
 
-def watch_banner(kata, path: str, index: int, total: int, watching: str) -> str:
+def watch_banner(kata, path: str, index: int, total: int, watching: str,
+                 typed: bool = False) -> str:
     how = _(" (polling for changes)") if watching == "polling" else ""
-    return (_("── {kata} ({index} of {total}): {title}", kata=kata.id, index=index, total=total,
-              title=kata.title) + "\n"
-            + _("Watching {path}{how}: every save is graded. Keys: h hint · g grade now · q quit",
-                path=path, how=how))
+    head = _("── {kata} ({index} of {total}): {title}", kata=kata.id, index=index, total=total,
+             title=kata.title) + "\n"
+    if typed:
+        return head + _("Watching {path}{how}: every save is graded. Type hint, grade or quit "
+                        "and Enter", path=path, how=how)
+    return head + _("Watching {path}{how}: every save is graded. Keys: h hint · g grade now · "
+                    "q quit", path=path, how=how)
 
 
-def watch_status(path: str) -> str:
+def watch_status(path: str, typed: bool = False) -> str:
+    if typed:
+        return _("watching {path} · type hint, grade or quit", path=path)
     return _("watching {path} · h hint · g grade now · q quit", path=path)
 
 
@@ -421,30 +496,58 @@ def watch_done(count: int) -> str:
 _STATUS_STYLE = {"passing": "green", "failing": "red", "not started": "dim"}
 
 
+# progress_table's columns, most important first: the narrowest terminal keeps the first ones.
+_PROGRESS_COLUMNS = ("kata", "status", "best/target", "hints", "last", "level", "seed")
+
+
 def _ago(moment: float | None, now: float) -> str:
     if moment is None:
         return "—"
     seconds = max(0.0, now - moment)
-    for size, unit in ((86400, "{n} d ago"), (3600, "{n} h ago"), (60, "{n} min ago")):
+    for size, unit in ((86400, "{n}d ago"), (3600, "{n}h ago"), (60, "{n}min ago")):
         if seconds >= size:
             return _(unit, n=int(seconds // size))
     return _("just now")
 
 
-def progress_table(rows, now: float, by: str = "track") -> str:
-    """`kata progress` / `kata list`: one table grouped by track (or the guide's sections)."""
-    from rich.table import Table
-    from rich.text import Text
+def progress_table(rows, now: float, by: str = "track", width: int | None = None) -> str:
+    """`kata progress` / `kata list`: one table grouped by track (or the guide's sections).
+
+    Fits `width` (default: the terminal's): columns are dropped from the least important
+    (seed, level, last) until it does; ids are never cut, and the summary lines wrap.
+    """
+    import textwrap
 
     if by == "seed":
         return guide_table(rows, now)
-    group = (lambda r: r.kata.track)
-    table = Table(title=_("LLM katas — progress by {by}", by=_(by)), title_justify="left")
-    for column in ("kata", "seed", "level", "status", "best / target", "hints", "last"):
-        table.add_column(_(column))
+    width = width or terminal_width()
     groups: dict[str, list] = {}
     for row in rows:
-        groups.setdefault(group(row), []).append(row)
+        groups.setdefault(row.kata.track, []).append(row)
+    table = None
+    for keep in range(len(_PROGRESS_COLUMNS), 0, -1):
+        table = _progress_rich(groups, now, by, _PROGRESS_COLUMNS[:keep])
+        if _natural_width(table) <= width:
+            break
+    totals = _group_totals(rows, "seed")
+    passing = sum(r.status == "passing" for r in rows)
+    summary = _("{passing}/{total} passing · by {other}: {totals}", passing=passing,
+                total=len(rows), other=_("seed"), totals=totals)
+    footer = "\n".join(textwrap.wrap(summary, width, subsequent_indent="  ",
+                                     break_on_hyphens=False)) + "\n"
+    footer += "\n".join(textwrap.wrap(_("Next: nox -s watch (re-grade on save) · nox -s practice "
+                                        "-- <id> (timed) · nox -s stats -- <id>"), width,
+                                      subsequent_indent="  ")) + "\n"
+    return _to_text(table, _natural_width(table)) + footer
+
+
+def _progress_rich(groups: dict, now: float, by: str, columns: tuple[str, ...]):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=_("LLM katas — progress by {by}", by=_(by)), title_justify="left")
+    for column in columns:
+        table.add_column(_(column), no_wrap=True)
     for name, members in groups.items():
         done = sum(r.status == "passing" for r in members)
         table.add_row(Text(f"{name} ({done}/{len(members)})", style="bold"), end_section=False)
@@ -452,21 +555,16 @@ def progress_table(rows, now: float, by: str = "track") -> str:
             status = _(r.status)
             if r.status == "failing" and r.total:
                 status += f" {r.passed}/{r.total}"
-            best = (f"{clock(r.best_seconds)} / {r.kata.minutes}:00"
-                    if r.best_seconds is not None else f"— / {r.kata.minutes}:00")
-            mark = " ✓" if r.mastered else ""
-            hints = f"{r.hints}/3" + (" +sol" if r.solution_seen else "")
-            table.add_row("  " + r.kata.id, r.kata.seed, "●" * r.kata.difficulty,
-                          Text(status, style=_STATUS_STYLE[r.status]), best + mark, hints,
-                          _ago(r.last_attempt, now), end_section=r is members[-1])
-    other = "seed" if by == "track" else "track"
-    totals = _group_totals(rows, other)
-    passing = sum(r.status == "passing" for r in rows)
-    footer = (_("{passing}/{total} passing · by {other}: {totals}", passing=passing,
-                total=len(rows), other=_(other), totals=totals) + "\n"
-              + _("Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
-                  "nox -s stats -- <id>") + "\n")
-    return _to_text(table) + footer
+            best = (f"{clock(r.best_seconds)}/{r.kata.minutes}:00"
+                    if r.best_seconds is not None else f"—/{r.kata.minutes}:00")
+            cells = {"kata": "  " + r.kata.id, "seed": r.kata.seed,
+                     "level": "●" * r.kata.difficulty,
+                     "status": Text(status, style=_STATUS_STYLE[r.status]),
+                     "best/target": best + (" ✓" if r.mastered else ""),
+                     "hints": f"{r.hints}/3" + ("+sol" if r.solution_seen else ""),
+                     "last": _ago(r.last_attempt, now)}
+            table.add_row(*(cells[c] for c in columns), end_section=r is members[-1])
+    return table
 
 
 def _width(text: str) -> int:
@@ -594,9 +692,14 @@ def stats_text(kata, attempts, now: float, width: int = 40) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mock_plan(rows, minutes: float) -> str:
-    names = ", ".join(_("{kata} ({minutes} min)", kata=r.kata.id, minutes=r.kata.minutes)
-                      for r in rows)
+def mock_plan(rows, minutes: float, clocks: list[float] | None = None) -> str:
+    """The plan: each kata with its clock (its target, or less when the interview is short)."""
+    clocks = clocks or [r.kata.minutes for r in rows]
+    names = ", ".join(
+        _("{kata} ({clock} of its {minutes}-minute target)", kata=r.kata.id, clock=clock(m * 60),
+          minutes=r.kata.minutes) if m < r.kata.minutes
+        else _("{kata} ({minutes} min)", kata=r.kata.id, minutes=r.kata.minutes)
+        for r, m in zip(rows, clocks, strict=True))
     return _("Mock interview: {n} katas in about {minutes} minutes, blind (graded once each, "
              "when you press d or time is up): {names}", n=len(rows), minutes=f"{minutes:g}",
              names=names)
@@ -656,3 +759,17 @@ def store_problem(message: str) -> str:
 
 def store_warning(message: str) -> str:
     return _("(progress not recorded: {message})", message=message)
+
+
+def update_text(done) -> str:
+    """`kata update`: what was pulled, what was kept, what is new."""
+    lines = [_("update: {summary}", summary=done.pulled or "git pull")]
+    if done.kept:
+        lines.append(_("  your files are kept as they were: {files}", files=", ".join(done.kept)))
+        lines.append(_("  (copies saved first: {files})", files=", ".join(done.backups)))
+    if done.new_katas:
+        lines.append(_("  new katas: {ids} (nox -s <id> to start)", ids=", ".join(done.new_katas)))
+    for kata_id in done.stub_changed:
+        lines.append(_("  {kata}: its stub changed upstream; yours is kept. The new stub: "
+                       "nox -s reset -- {kata} (your file is backed up first)", kata=kata_id))
+    return "\n".join(lines) + "\n"

@@ -1,8 +1,9 @@
-"""The learner's files: fresh stubs, backups, reset and restore. Nothing is overwritten unsaved.
+"""The learner's files: fresh stubs, backups, reset, restore and updating the repo.
 
-Before a learner's file is replaced, a copy goes to `.kata/backups/<id>/<time>-<role>.py`
-(role: `exercises` or `practice`). A file identical to the generated stub holds no work and is
-not backed up.
+Nothing is overwritten unsaved. Before a learner's file is replaced, a copy goes to
+`.kata/backups/<id>/<time>-<role>.py` (role: `exercises` or `practice`). A file identical to
+the generated stub holds no work and is not backed up. `update` pulls a newer version of the
+repo around the learner's edited exercises (backed up first, then written back).
 """
 
 from __future__ import annotations
@@ -86,3 +87,94 @@ def restore(kata: Kata, role: str = "exercises") -> Replaced:
     if saved is not None:  # keep `restore` pointing at the older copy it just brought back
         source.touch()
     return Replaced(target, saved)
+
+
+# ---------------------------------------------------------------- updating the repo
+
+
+@dataclass
+class Update:
+    """What `kata update` did: kept learner files, new katas, stubs that changed upstream."""
+
+    kept: list[str]  # exercises/<id>.py files put back as the learner left them
+    backups: list[str]  # where each was saved first (.kata/backups/...)
+    new_katas: list[str]
+    stub_changed: list[str]  # katas whose stub changed upstream while the learner's file is kept
+    pulled: str  # git's one-line summary ("Already up to date." or the range)
+
+
+def _git(root: Path, *args: str, check: bool = True):
+    import subprocess
+
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if check and done.returncode != 0:
+        raise WorkspaceError(f"git {' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
+    return done
+
+
+def _catalog_ids(root: Path) -> set[str]:
+    from kata.catalog import load_catalog
+
+    try:
+        return {kata.id for kata in load_catalog(root)}
+    except Exception:
+        return set()
+
+
+def update(root: Path, pull: tuple[str, ...] = ("pull", "--ff-only")) -> Update:
+    """`kata update`: bring a newer version of the repo without losing a learner file.
+
+    Learner work lives in tracked files (`exercises/*.py`), so a plain `git pull` conflicts
+    with it. This saves every changed exercise under `.kata/backups/<id>/` (where
+    `kata restore` finds it), puts the committed stubs back, pulls (fast-forward only), then
+    writes each learner file back. Progress (`.kata/`) and `practice/` are git-ignored and
+    untouched. Any other local change to a tracked file stops the update before anything is
+    touched (the learner decides: commit or `git stash` it). If the pull fails, the learner
+    files are written back all the same.
+    """
+    if _git(root, "rev-parse", "--is-inside-work-tree", check=False).returncode != 0:
+        raise WorkspaceError(f"{root} is not a git clone; download the new version instead")
+    status = _git(root, "status", "--porcelain=v1", "-z", "--untracked-files=no").stdout
+    changed = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+    others = [path for path in changed if not (path.startswith("exercises/")
+                                               and path.endswith(".py") and "/" not in path[10:])]
+    if others:
+        raise WorkspaceError(
+            "these tracked files have local changes that are not exercises: "
+            f"{', '.join(sorted(others))}. Commit them or `git stash` them, then update again; "
+            "nothing was changed")
+    before = _catalog_ids(root)
+    head = _git(root, "rev-parse", "HEAD").stdout.strip()
+    saved: dict[str, bytes] = {}
+    backups: list[str] = []
+    for path in changed:
+        file = root / path
+        if not file.is_file():
+            continue  # a deleted stub: the pull brings it back
+        saved[path] = file.read_bytes()
+        kata_id = Path(path).stem
+        folder = root / ".kata" / "backups" / kata_id
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-exercises.py"
+        counter = 1
+        while target.exists():
+            counter += 1
+            target = folder / f"{time.strftime('%Y%m%d-%H%M%S')}.{counter}-exercises.py"
+        shutil.copy2(file, target)
+        backups.append(str(target.relative_to(root)))
+    try:
+        if changed:
+            _git(root, "checkout", "--", *changed)
+        pulled = _git(root, *pull).stdout.strip().splitlines()
+    finally:
+        for path, content in saved.items():
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            (root / path).write_bytes(content)
+    now = _git(root, "rev-parse", "HEAD").stdout.strip()
+    stub_changed = []
+    if now != head and saved:
+        diff = _git(root, "diff", "--name-only", head, now, "--", *saved).stdout.split()
+        stub_changed = sorted(Path(path).stem for path in diff)
+    return Update(kept=sorted(saved), backups=backups,
+                  new_katas=sorted(_catalog_ids(root) - before), stub_changed=stub_changed,
+                  pulled=pulled[-1] if pulled else "")

@@ -90,7 +90,7 @@ class FakeGrader:
         self.calls: list[tuple[str, Path, bool]] = []
         self.clock, self.seconds = clock, seconds
 
-    def grade(self, kata, target: Path, quick: bool = True) -> KataResult:
+    def grade(self, kata, target: Path, quick: bool = True, interrupt=None) -> KataResult:
         self.calls.append((kata.id, Path(target), quick))
         if self.clock is not None:
             self.clock.advance(self.seconds)

@@ -88,7 +88,7 @@ def test_progress_shows_status_best_time_and_hints(repo, katas, capsys):
     out = capsys.readouterr().out
     assert "foundations (1/1)" in out and "systems (0/1)" in out
     assert "passing" in out and "failing 1/2" in out
-    assert "5:00 / 10:00 ✓" in out and "2/3" in out
+    assert "5:00/10:00 ✓" in out and "2/3" in out
     assert main(["list", "--by", "seed"]) == 0
     out = capsys.readouterr().out
     assert "3.2 性能优化 (0/1)" in out and "2.2 注意力机制 (no kata yet)" in out
@@ -203,3 +203,33 @@ def test_a_corrupted_page_after_grading_is_one_line_never_a_traceback(repo):
     path.write_bytes(bytes(data))
     warning = record(_passed("alpha"))
     assert "damaged" in warning and str(path) in warning and "\n" not in warning
+
+
+def test_mock_minutes_set_the_clock_even_for_one_longer_kata(repo, katas, clock, grader):
+    # alpha's target is 10 minutes; a 5-minute mock must not run a 10-minute clock.
+    out = io.StringIO()
+    with open_store(repo, clock=clock) as store:
+        run_mock(katas, store=store, grader=grader, tracks=["foundations"],
+                 inbox_factory=lambda: ScriptedInbox([], clock),
+                 screen=render.Screen(out, tty=False), clock=clock, minutes=5)
+        (attempt,) = store.attempts()
+    assert attempt.minutes == 5 and 300 <= attempt.ended - attempt.started <= 301
+    assert "5:00 of its 10-minute target" in out.getvalue()
+
+
+def test_follow_ups_are_read_without_spending_a_hint(repo, capsys):
+    assert main(["hint", "alpha", "--follow-ups"]) == 0
+    out = capsys.readouterr().out
+    assert "## Follow-up questions" in out and "because." in out and "## Hint" not in out
+    assert not store_path(repo).exists() or open_store(repo).hint_level("alpha") == 0
+    main(["hint", "alpha"])
+    assert "--follow-ups" in capsys.readouterr().out  # hint 1 says where they are
+
+
+def test_loops_accept_the_time_limit_their_timeout_message_suggests():
+    from kata.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["watch", "--kata-time-limit", "60"], ["practice", "alpha", "--kata-time-limit",
+                                                          "60"], ["mock", "--kata-time-limit", "60"]):
+        assert parser.parse_args(argv).kata_time_limit == 60

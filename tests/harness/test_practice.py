@@ -55,7 +55,9 @@ def test_saves_are_graded_until_green_and_time_to_green_recorded(katas, repo, cl
     assert outcome.inside_target  # target 10 min
     assert [quick for _, _, quick in grader.calls] == [True, True, False]
     (attempt,) = store.attempts("alpha")
-    assert (attempt.outcome, attempt.runs, attempt.inside_target) == ("passed", 3, True)
+    # one run per graded save: the passing quick check and its full grade are one run
+    assert (attempt.outcome, attempt.runs, attempt.inside_target) == ("passed", 2, True)
+    assert store.count_runs("alpha") == 2
     assert attempt.time_to_green == 180.5
     text = out.getvalue()
     assert "likely mistake: Off by one." in text and "green in 3:01" in text
@@ -130,8 +132,14 @@ def test_hints_taken_during_the_attempt_are_counted(katas, repo, clock, grader):
     script = [(10, Event("key", "h")), (10, Event("key", "h")), (10, _save(path, SOLVED))]
     session, _, out, store = _session(katas, repo, clock, grader, script)
     outcome = session.run()
-    assert outcome.hints == 2 and store.hint_level("alpha") == 2
-    assert "## Hint 2" in out.getvalue() and "press h again" in out.getvalue()
+    # the attempt's own count: the kata's hint level (nox -s hint) is not used up
+    assert outcome.hints == 2 and store.hint_level("alpha") == 0
+    assert store.attempts("alpha")[0].hints == 2
+    assert "## Hint 2" in out.getvalue() and "type h and Enter again" in out.getvalue()
+    # the next attempt starts again at hint 1
+    again, _, out, _ = _session(katas, repo, clock, grader, [(10, Event("key", "h")),
+                                                            (10, Event("key", "q"))])
+    assert again.run().hints == 1 and "## Hint 1" in out.getvalue()
 
 
 def test_saving_unchanged_content_does_not_grade(katas, repo, clock, grader):
@@ -156,3 +164,59 @@ def test_overtime_ends_after_the_clock_again_with_a_final_grade(katas, repo, clo
     outcome = session.run()
     assert outcome.outcome == "failed" and "overtime used up" in out.getvalue()
     assert outcome.elapsed == pytest.approx(120, abs=2)
+
+
+def test_pipe_mode_never_says_press(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    script = [(5, _save(path, WRONG)), (5, Event("key", "h")), (5, Event("key", "q"))]
+    session, _, out, _ = _session(katas, repo, clock, grader, script)
+    session.run()
+    text = out.getvalue()
+    assert "press" not in text and "type hint, grade or quit and Enter" in text
+    assert "type h and Enter for a hint" in text
+
+
+@pytest.mark.parametrize("blind", [True, False], ids=["blind", "overtime"])
+def test_a_finished_attempt_does_not_ask_for_another_save(katas, repo, clock, grader, blind):
+    path = repo / "practice" / "alpha.py"
+    session, _, out, _ = _session(katas, repo, clock, grader, [(30, _save(path, WRONG))],
+                                  minutes=1, blind=blind)
+    assert session.run().outcome == "failed"
+    final = out.getvalue().split("overtime used up" if not blind else "Time is up")[-1]
+    assert "save again" not in final and "for a hint" not in final
+    assert "Try again: nox -s practice -- alpha" in final
+
+
+class _SlowGrader:
+    """Grades like FakeGrader, but a grade of WRONG keeps polling `interrupt` (a hang)."""
+
+    def __init__(self, inner, clock):
+        self.inner, self.clock, self.cancelled = inner, clock, 0
+
+    def grade(self, kata, target, quick=True, interrupt=None):
+        if "x + 2" in target.read_text():
+            inbox = interrupt.inbox  # the scripted inbox: waiting on it moves the fake clock
+            for _ in range(600):
+                if (event := inbox.get(0.1)) is not None:
+                    inbox.put(event)
+                if interrupt():
+                    self.cancelled += 1
+                    return None
+        return self.inner.grade(kata, target, quick)
+
+
+def test_a_save_cancels_a_running_grade_and_q_stops_at_once(katas, repo, clock, grader):
+    path = repo / "practice" / "alpha.py"
+    slow = _SlowGrader(grader, clock)
+    script = [(5, _save(path, WRONG)), (0.5, Event("key", "h")), (0.5, _save(path, SOLVED))]
+    session, _, out, store = _session(katas, repo, clock, slow, script)
+    outcome = session.run()
+    assert outcome.outcome == "passed" and slow.cancelled == 1
+    assert outcome.hints == 1 and "## Hint 1" in out.getvalue()  # h answered mid-grade
+    assert "changed while it was graded" in out.getvalue()
+    assert outcome.runs == 1 and outcome.time_to_green == pytest.approx(6, abs=0.1)
+    stuck = [(5, _save(path, WRONG)), (1, Event("key", "q"))]
+    session, _, out, _ = _session(katas, repo, clock, slow, stuck)
+    started = clock()
+    assert session.run().outcome == "abandoned"
+    assert clock() - started < 8  # not the 60 s the grade would have taken

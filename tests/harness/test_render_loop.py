@@ -63,3 +63,36 @@ def test_minimal_example_drops_coverage_notes_and_fixture_arguments():
                "These lines were always and only run by failing test cases:\n"
                "        /repo/src/kata/check.py:160")
     assert render._clean_example(example) == "Failing test case: test_x(\n    shape=(1, 2),\n)"
+
+
+def test_progress_table_fits_80_columns_and_never_cuts_an_id(katas):
+    from dataclasses import replace
+
+    from kata.progress import KataProgress
+
+    long_ids = [replace(katas[0], id="softmax_cross_entropy_with_a_long_name", seed="1.2 Transformer架构"),
+                replace(katas[1], id="memory_store")]
+    rows = [KataProgress(long_ids[0], "failing", passed=12, total=21, best_seconds=754.0,
+                         hints=3, solution_seen=True, last_attempt=0.0, attempts=3),
+            KataProgress(long_ids[1], "passing", best_seconds=100.0, hints=1,
+                         last_attempt=500.0)]
+    for width in (80, 60):
+        text = render.progress_table(rows, now=100_000.0, width=width)
+        lines = text.splitlines()
+        assert max(len(line.rstrip()) for line in lines) <= width, text
+        assert "softmax_cross_entropy_with_a_long_name" in text and "memory_store" in text
+        assert "…" not in text
+    wide = render.progress_table(rows, now=100_000.0, width=160)
+    assert "1.2 Transformer架构" in wide and "failing 12/21" in wide  # room for every column
+
+
+def test_a_long_failure_message_keeps_its_call_line():
+    """Issue 8, item 10: a long SchemaError in tool_registry showed no call."""
+    from kata.results import KataResult, TestResult
+
+    message = "SchemaError: 'str' is not valid\n" + "\n".join(f"  detail {i}" for i in range(40))
+    message += "\n  call: ToolRegistry.schemas()"
+    result = KataResult("tool_registry", "exercises/tool_registry.py", "cpu",
+                        [TestResult("test_schemas_are_valid", "failed", message)])
+    text = render.kata_summary(result)
+    assert "call: ToolRegistry.schemas()" in text and "more lines" in text

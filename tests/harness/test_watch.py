@@ -96,3 +96,63 @@ def test_inbox_reads_lines_from_a_pipe():
         inbox.read_keys(io.StringIO("h\ndone\n"))
         events = [inbox.get(2) for _ in range(3)]
     assert events == [Event("key", "h"), Event("key", "done"), Event("eof")]
+
+
+def test_one_save_is_one_recorded_run(katas, repo, clock, grader):
+    _, beta = katas
+    store = open_store(repo, clock=clock)
+    alpha = katas[0]
+    alpha.exercise.write_text(SOLVED, encoding="utf-8")
+    store.record_run(KataResult("alpha", "exercises/alpha.py", "cpu", [TestResult("t", "passed")]),
+                     kind="exercises", source="grade", file_sha=file_sha(alpha.exercise))
+    script = [(5, _save(beta.exercise, SOLVED))]
+    watch, _, store = _watch(katas, repo, clock, grader, script)
+    assert watch.run() == 0
+    # the stub on start, then the green save (its quick check and full grade are one run)
+    assert store.count_runs("beta") == 2
+
+
+class _HangingGrader:
+    """Grades like FakeGrader, except that WRONG hangs, polling `interrupt` as the real one does."""
+
+    def __init__(self, inner):
+        self.inner, self.cancelled = inner, 0
+
+    def grade(self, kata, target, quick=True, interrupt=None):
+        if "x + 2" in target.read_text():
+            inbox = interrupt.inbox  # waiting on the scripted inbox moves the fake clock
+            for _ in range(3000):
+                if (event := inbox.get(0.1)) is not None:
+                    inbox.put(event)
+                if interrupt():
+                    self.cancelled += 1
+                    return None
+            raise AssertionError("the grade was never cancelled")
+        return self.inner.grade(kata, target, quick)
+
+
+def test_a_hanging_grade_is_cancelled_by_a_save_and_keys_stay_live(katas, repo, clock, grader):
+    alpha = katas[0]
+    hanging = _HangingGrader(grader)
+    script = [(2, _save(alpha.exercise, WRONG)), (1, Event("key", "h")),
+              (1, _save(alpha.exercise, SOLVED)), (1, Event("key", "q"))]
+    watch, out, store = _watch(katas, repo, clock, hanging, script)
+    watch.run()
+    text = out.getvalue()
+    assert hanging.cancelled == 1 and "## Hint 1" in text
+    assert "changed while it was graded" in text and "✓ alpha passes." in text
+    assert store.last_run("alpha")["ok"] == 1
+
+
+def test_q_while_a_grade_hangs_quits_at_once(katas, repo, clock, grader):
+    alpha = katas[0]
+    alpha.exercise.write_text(WRONG, encoding="utf-8")
+    hanging = _HangingGrader(grader)
+    watch, _, store = _watch(katas, repo, clock, hanging, [(1, Event("key", "q"))])
+    started = clock()
+    assert watch.run() == 130
+    assert clock() - started < 3 and store.count_runs("alpha") == 0
+
+
+def test_the_status_line_says_a_grade_is_running():
+    assert "grading exercises/alpha.py" in render.grading_status("exercises/alpha.py")
