@@ -143,7 +143,8 @@ def verify(ids: list[str] | None = None, jobs: int | None = None, run_tests: boo
 # ---------------------------------------------------------------- worker side
 
 
-def _pytest_once(kata: Kata, target: Path, result_path: Path) -> KataResult | None:
+def _pytest_once(kata: Kata, target: Path, result_path: Path,
+                 first_failure: bool = False) -> KataResult | None:
     import contextlib
     import io
 
@@ -154,6 +155,8 @@ def _pytest_once(kata: Kata, target: Path, result_path: Path) -> KataResult | No
     result_path.unlink(missing_ok=True)
     args = [str(kata.test), f"--target={target}", f"--kata-result={result_path}", "-q",
             "--kata-quiet", "--kata-time-limit=120", "-p", "no:randomly"]
+    if first_failure:  # a mutant is killed by its first failing test; the rest would only cost
+        args.append("-x")
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         pytest.main(args)
     return read_result(result_path)
@@ -188,7 +191,7 @@ def worker(kata_id: str) -> dict:
                 path.write_text(mutant.apply(source, str(kata.solution)), encoding="utf-8")
             except MutantError:
                 continue  # the static checks already report a mutant that does not apply
-            result = _pytest_once(kata, path, out)
+            result = _pytest_once(kata, path, out, first_failure=True)
             failing = [t.name for t in (result.tests if result else [])
                        if t.status in ("failed", "timeout", "error")]
             if result and result.tests and all(t.status == "error" for t in result.tests):
