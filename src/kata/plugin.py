@@ -195,6 +195,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
         torch.set_num_threads(1)
     config.addinivalue_line("markers", "gpu: needs a CUDA device; skipped as not covered without")
+    config.addinivalue_line("markers", "kata_time_limit(seconds): a longer per-test limit for "
+                                       "tests that start processes (never a shorter one)")
     if config.getoption("kata_quiet"):
         config.option.tbstyle = "no"
         config.option.reportchars = ""
@@ -372,6 +374,8 @@ AFTER_TIMEOUT_LIMIT = 2.0  # seconds per test once one test has timed out in thi
 
 def _timed(item: pytest.Item):
     limit = item.config.getoption("kata_time_limit")
+    if (marker := item.get_closest_marker("kata_time_limit")) is not None:
+        limit = max(limit, float(marker.args[0]))  # a kata that starts processes needs longer
     if _state(item.config).timed_out:
         # Code that hung once usually hangs again: keep the whole run bounded.
         limit = min(limit, AFTER_TIMEOUT_LIMIT)
