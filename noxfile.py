@@ -253,8 +253,8 @@ def bench(session: nox.Session) -> None:
 # The libraries the references cite, pinned: `nox -s oracles` checks each reference against them
 # in its own environment, so the learner's .venv stays lean (torch is installed first, pinned).
 ORACLES_VENV = ROOT / ".venv-oracles"
-ORACLE_LIBRARIES = ("transformers==5.18.0", "tokenizers==0.23.2", "trl==1.13.0",
-                    "pydantic==2.13.5")
+ORACLE_LIBRARIES = ("transformers==5.24.0", "tokenizers==0.23.3", "trl==1.16.0",
+                    "peft==0.21.2", "pydantic==2.14.4", "rank_bm25==0.2.2")
 
 
 @nox.session(python=False)
