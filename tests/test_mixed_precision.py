@@ -8,7 +8,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from kata.check import assert_close, call
+from kata.check import assert_close, assert_equal, call
 from kata.strategies import randn, seeds, size
 
 INF, NAN = float("inf"), float("nan")
@@ -65,6 +65,22 @@ def test_unscale_divides_gradients_by_the_scale(impl):
     assert call(scaler.step, optimizer) is True, "a finite step must be taken"
     assert_close(param.detach(), torch.tensor([0.9, 0.8, 1.05]),
                  what="parameter after step(): step must not unscale a second time")
+
+
+def test_unscale_multiplies_by_the_float32_reciprocal(impl):
+    # GradScaler multiplies by float32(1 / scale), 1 / scale taken in float64; for a scale that
+    # is not a power of two this differs from dividing by the scale in the last bit: with
+    # scale 3, 0.3 * float32(1/3) is 0.10000000894 while 0.3 / 3 is 0.10000000149.
+    scaler = call(impl.DynamicLossScaler, init_scale=3.0)
+    param, optimizer = _param_and_optimizer()
+    _scaled_backward(scaler.scale_loss, param, torch.tensor([0.1, 0.2, 1.0]))
+    scaled = param.grad.clone()
+    expected = scaled * torch.tensor(3.0, dtype=torch.float64).reciprocal().float()
+    assert (expected != scaled / 3).any(), "test self-check: the example must tell mul from div"
+    call(scaler.unscale_, optimizer)
+    assert_equal(param.grad, expected,
+                 what="gradients after unscale_ with scale 3: grad * float32(1/3), bit for bit "
+                      "as GradScaler (not grad / 3)")
 
 
 def test_clip_grad_norm_worked_example(impl):
@@ -220,7 +236,7 @@ def _mlp(seed, dtype):
 
 def _torch_train_step(model, master, optimizer, scaler, compute_loss, max_norm):
     """The same step with torch.amp.GradScaler and torch.nn.utils.clip_grad_norm_."""
-    loss = compute_loss(model)
+    loss, scale_before = compute_loss(model), scaler.get_scale()
     scaler.scale(loss).backward()
     for param, copy_ in zip(model.parameters(), master, strict=True):
         copy_.grad, param.grad = param.grad.float(), None
@@ -232,6 +248,7 @@ def _torch_train_step(model, master, optimizer, scaler, compute_loss, max_norm):
     with torch.no_grad():
         for param, copy_ in zip(model.parameters(), master, strict=True):
             param.copy_(copy_)
+    return loss.item(), scaler.get_scale() >= scale_before  # the scale backs off iff skipped
 
 
 @settings(max_examples=15)
@@ -255,9 +272,17 @@ def test_train_step_matches_torch_amp(impl, seed, dtype, max_norm, scales):
         def compute_loss(m, x=x):
             return ((m(x).float() - target) ** 2).mean()
 
-        call(impl.train_step, model, master, optimizer, scaler, compute_loss, max_norm)
-        _torch_train_step(expected_model, expected_master, expected_optimizer, expected_scaler,
-                          compute_loss, max_norm)
+        loss, stepped = call(impl.train_step, model, master, optimizer, scaler, compute_loss,
+                             max_norm)
+        expected_loss, expected_stepped = _torch_train_step(
+            expected_model, expected_master, expected_optimizer, expected_scaler, compute_loss,
+            max_norm)
+        assert loss == pytest.approx(expected_loss, rel=1e-6), (
+            f"step {step}: train_step returned loss {loss}, the unscaled loss is {expected_loss} "
+            "(return compute_loss's value, not the loss multiplied by the scale)")
+        assert stepped == expected_stepped, (
+            f"step {step}: train_step says the optimizer step was taken: {stepped}; GradScaler "
+            f"{'took' if expected_stepped else 'skipped'} it (an inf/NaN gradient skips it)")
         assert scaler.scale == expected_scaler.get_scale(), (
             f"step {step}: loss scale {scaler.scale}, GradScaler's {expected_scaler.get_scale()}")
         for index, (got, want) in enumerate(zip(master, expected_master, strict=True)):

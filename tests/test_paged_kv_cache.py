@@ -149,6 +149,29 @@ def test_prefix_blocks_are_shared_by_the_whole_prefix(impl):
     assert cached == 2, f"only full blocks are shared: [5, 6] is, [7] is not; got {cached}"
 
 
+def test_blocks_filled_by_append_are_indexed_once(impl):
+    cache = _cache(impl, 6, 2)
+    _add(cache, 0, [1])
+    _append(cache, 0, [1], 2)  # sequence 0's first block [1, 2] is now full: indexed
+    cached = _add(cache, 1, [1, 2, 3])
+    assert cached == 2, (
+        f"[1, 2] filled by append is a full block with a known prefix: a new prompt [1, 2, 3] "
+        f"shares it (2 tokens), got {cached}")
+    assert call(cache.block_table, 1)[0] == call(cache.block_table, 0)[0]
+    _check_gather(cache, 1, [1, 2, 3])
+    # Sequence 2 fills a block with the prefix [1, 2] that is indexed already: the index keeps
+    # sequence 0's block, so freeing sequence 2 must not drop the prefix.
+    _add(cache, 2, [1])
+    _append(cache, 2, [1], 2)
+    call(cache.free, 2)
+    cached = _add(cache, 3, [1, 2])
+    assert cached == 2, (
+        f"[1, 2] is still cached in sequence 0's block after sequence 2 (which filled an "
+        f"identical block later) is freed: an indexed prefix is not re-pointed; got {cached}")
+    assert call(cache.block_table, 3)[0] == call(cache.block_table, 0)[0]
+    _check_gather(cache, 3, [1, 2])
+
+
 def test_free_returns_blocks_only_when_unreferenced(impl):
     cache = _cache(impl, 5, 2)
     _add(cache, 0, [1, 2, 3, 4, 5])

@@ -93,6 +93,12 @@ def test_masked_linear_worked_example(impl):
     layer = call(impl.MaskedLinear, linear, mask)
     assert_close(layer.weight_orig.detach(), linear.weight.detach(),
                  what="weight_orig keeps the original weight")
+    buffers = dict(layer.named_buffers())
+    assert "weight_mask" in buffers and buffers["weight_mask"].is_floating_point(), (
+        f"weight_mask must be a float buffer (1.0 = keep, torch.nn.utils.prune's layout), got "
+        f"{buffers.get('weight_mask', 'no such buffer')!r}")
+    assert_equal(buffers["weight_mask"].float(), torch.tensor([[1.0, 0.0], [0.0, 1.0]]),
+                 what="weight_mask: 1.0 where the mask keeps, 0.0 where it prunes")
     assert_close(layer.weight.detach(), torch.tensor([[1.0, 0.0], [0.0, 4.0]]),
                  what="effective weight = weight_orig · mask")
     assert_close(call(layer, torch.tensor([[1.0, 1.0]])).detach(), torch.tensor([[1.5, 3.5]]),

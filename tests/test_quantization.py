@@ -102,6 +102,14 @@ def test_dequantize_worked_examples(impl):
     assert_close(call(impl.dequantize, q, torch.tensor([1.0, 10.0])),
                  torch.tensor([[1.0, 2.0], [30.0, -40.0]]),
                  what="per-channel dequantize: scale[i] multiplies row i, not column i")
+    # per-channel zero points (shaped like scale) belong to rows too: row 0 has zero_point 1 and
+    # scale 1, row 1 zero_point 10 and scale 2 -> [[0, 2], [0, 8]].
+    q = torch.tensor([[1, 3], [10, 14]], dtype=torch.uint8)
+    assert_close(call(impl.dequantize, q, torch.tensor([1.0, 2.0]),
+                      torch.tensor([1, 10], dtype=torch.int32)),
+                 torch.tensor([[0.0, 2.0], [0.0, 8.0]]),
+                 what="per-channel zero points: zero_point[i] is subtracted from row i, like "
+                      "scale[i] (reshape it to (d_out, 1) as well)")
 
 
 def test_pack_int4_worked_example(impl):

@@ -149,6 +149,19 @@ def test_rejected_draft_is_replaced_from_the_residual(impl):
                  what="distribution sampled after the rejection (the residual)")
 
 
+def test_uniform_equal_to_the_ratio_rejects(impl):
+    # The boundary of "accepted when uniform() < p(x) / q(x)": p(1)/q(1) = 0.25 / 0.5 = 0.5
+    # exactly, and uniform 0.5 is not below it, so draft 1 is rejected and the residual
+    # norm(max(0, [3/4, 1/4] - [1/2, 1/2])) = [1, 0] gives token 0 (accepting would emit the
+    # draft 1 and then a bonus token).
+    target = _Model(torch.tensor([[0.75, 0.25]], dtype=torch.float64))
+    draft = _Model(torch.tensor([[0.5, 0.5]], dtype=torch.float64))
+    script = _Script(uniforms=[0.5], tokens=[1, 0])
+    emitted = call(impl.speculative_step, target, draft, torch.tensor([0]), 1, script)
+    assert_equal(emitted, torch.tensor([0]),
+                 what="tokens when uniform() == p(x)/q(x): the test is strict (<), so reject")
+
+
 def test_accepted_draft_is_followed_by_a_bonus_token(impl):
     # Same models, uniform 0.3 < 1/2 accepts draft 1; the bonus token comes from p at the next
     # position, here [3/4, 1/4] again; the script draws 1.
