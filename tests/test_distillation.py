@@ -56,7 +56,7 @@ def test_token_kl_is_finite_for_far_apart_logits(impl, device, direction):
     student = torch.tensor([[0.0, 0.0, -200.0]], device=device)
     assert_close(call(impl.token_kl, student, teacher, direction=direction),
                  torch.tensor([100.0], device=device),
-                 what=f"{direction} token_kl with logit gaps of 200 (log_softmax, not log(softmax))")
+                 what=f"{direction} token_kl, logit gaps of 200 (log_softmax, not log(softmax))")
 
 
 def test_hinton_loss_worked_example(impl, device):
