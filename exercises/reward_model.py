@@ -42,7 +42,8 @@ def last_token_rewards(values: Float[Tensor, "batch seq"],
 
     Args:
         values: (batch, seq) the scalar head's output at every position.
-        attention_mask: (batch, seq) 1 (or True) on real tokens, 0 on padding, left or right.
+        attention_mask: (batch, seq) 1 (or True) on real tokens, 0 on padding, left or right
+            (or both: the last position holding a 1 is the one read).
 
     Returns:
         (batch,) rewards in values' dtype.

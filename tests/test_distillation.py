@@ -45,6 +45,20 @@ def test_token_kl_worked_example(impl, device, temperature):
                  what=f"reverse KL(student || teacher) at T={temperature}")
 
 
+@pytest.mark.parametrize("direction", ["forward", "reverse"])
+def test_token_kl_is_finite_for_far_apart_logits(impl, device, direction):
+    # teacher [0, -200, 0], student [0, 0, -200] (float32): each puts ≈ 1/2 on two tokens and
+    # e^-200 (0 in float32) on the third. Either way round the KL is
+    # 1/2 · (log 1/2 - log 1/2) + 1/2 · (log 1/2 - (-200 + log 1/2)) = 100, up to e^-200 terms.
+    # Taking log of softmax probabilities instead of log_softmax gives 0 · log 0 = NaN or
+    # log 0 = -inf here.
+    teacher = torch.tensor([[0.0, -200.0, 0.0]], device=device)
+    student = torch.tensor([[0.0, 0.0, -200.0]], device=device)
+    assert_close(call(impl.token_kl, student, teacher, direction=direction),
+                 torch.tensor([100.0], device=device),
+                 what=f"{direction} token_kl, logit gaps of 200 (log_softmax, not log(softmax))")
+
+
 def test_hinton_loss_worked_example(impl, device):
     # one example, vocab 3, label 2, T = 2, alpha = 0.3
     teacher = torch.tensor([[1.0, 1.0, 2.0]], device=device).log()

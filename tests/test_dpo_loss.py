@@ -238,6 +238,16 @@ def test_half_precision_logits_are_scored_in_float32(impl, device):
                  what="sequence_logprobs of bfloat16 logits (float32 result, computed in float32)")
 
 
+
+def test_float64_logits_are_scored_in_float64(impl, device):
+    # logits 1e8 and 1e8 + 1: float64 holds both, float32 (spacing 8 at 1e8) sees two equal
+    # logits and gives log 1/2. Label 1 after the shift: log σ(1) = -log(1 + e^-1) ≈ -0.313.
+    logits = torch.tensor([[[1e8, 1e8 + 1.0], [0.0, 0.0]]], dtype=torch.float64, device=device)
+    labels = torch.tensor([[IGNORE, 1]], device=device)
+    assert_close(call(impl.sequence_logprobs, logits, labels),
+                 torch.tensor([-math.log1p(math.exp(-1.0))], dtype=torch.float64, device=device),
+                 what="sequence_logprobs of float64 logits 1e8 and 1e8 + 1 (float32 gives log 1/2)")
+
 # ---------------------------------------------------------------- reference
 
 

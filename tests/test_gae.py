@@ -67,6 +67,22 @@ def test_gae_worked_example(impl, device):
                                        device=device), what="returns = advantages + values")
 
 
+def test_float64_keeps_small_returns_next_to_large_values(impl, device):
+    # float64 in, float64 out, computed in float64: a 2-token response with V = 1e8 on both tokens
+    # and reward 0.25 on the last, γ = λ = 1. δ_1 = 0.25 + 0 - 1e8, δ_0 = 0 + 1e8 - 1e8 = 0, so
+    # A_0 = A_1 = 0.25 - 1e8 and the returns A + V are 0.25 (the rewards to go). Advantages held
+    # in float32 anywhere (spacing 8 at 1e8) lose the 0.25 and the returns come out 0.
+    to = {"dtype": torch.float64, "device": device}
+    mask = torch.tensor([[True, True]], device=device)
+    rewards = torch.tensor([[0.0, 0.25]], **to)
+    values = torch.tensor([[1e8, 1e8]], **to)
+    advantages, returns = call(impl.gae, rewards, values, mask, gamma=1.0, lam=1.0)
+    assert_close(advantages, torch.tensor([[0.25 - 1e8, 0.25 - 1e8]], **to),
+                 what="float64 advantages next to values of 1e8")
+    assert_close(returns, torch.tensor([[0.25, 0.25]], **to), atol=1e-9,
+                 what="float64 returns A + V = 0.25 next to values of 1e8 (float32 gives 0)")
+
+
 def test_masked_whiten_worked_example(impl, device):
     # masked values 1, 2, 3: mean 2, unbiased variance (1 + 0 + 1) / 2 = 1
     values = torch.tensor([[1.0, 2.0, 100.0], [3.0, -50.0, 7.0]], dtype=torch.float64,

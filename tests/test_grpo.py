@@ -63,6 +63,17 @@ def test_group_advantages_worked_example(impl, device):
                  what="group_advantages(scale_rewards=False) (r - group mean)")
 
 
+def test_eps_is_added_to_the_std_outside_the_square_root(impl, device):
+    # one group [0, 0.01]: mean 0.005, unbiased std 0.01 / √2 ≈ 0.00707, so eps = 1e-4 is
+    # visible: A = ±0.005 / (0.01 / √2 + 1e-4) ≈ ±0.697, while √(var + eps) ≈ 0.01225 gives
+    # ±0.408 and max(std, eps) gives ±0.707.
+    rewards = torch.tensor([0.0, 0.01], dtype=torch.float64, device=device)
+    a = 0.005 / (0.01 / math.sqrt(2) + 1e-4)
+    assert_close(call(impl.group_advantages, rewards, 2),
+                 torch.tensor([-a, a], dtype=torch.float64, device=device),
+                 what="group_advantages of [0, 0.01]: (r - mean) / (unbiased std + 1e-4)")
+
+
 def test_groups_are_consecutive_rows(impl, device):
     # 3 prompts x 2 responses: rows (0, 1), (2, 3), (4, 5) are the groups
     rewards = torch.tensor([0.0, 2.0, 10.0, 10.0, 5.0, 3.0], device=device)

@@ -199,6 +199,30 @@ def test_dropout_acts_on_the_lora_path_input(impl, device):
     assert_close(call(layer.eval(), x), x, what="LoRA path in eval mode (no dropout)")
 
 
+def test_dropout_masks_input_features_not_the_rank_r_path(impl, device):
+    # Dropout goes on x (in_features entries), not on x Aᵀ (r entries). With r = 1, A = B = ones
+    # and x = ones (in_features 40, scaling 1), the LoRA path is (number of kept inputs) / (1 - p):
+    # some but not all of the 40 inputs survive in each row (all or none has odds 2^-39). Dropout
+    # on the single rank-1 unit instead gives all-or-nothing rows: 0 or 40 / (1 - p).
+    n, p = 40, 0.5
+    base = nn.Linear(n, 1, bias=False).to(device)
+    with torch.no_grad():
+        base.weight.zero_()
+    layer = call(impl.LoRALinear, base, 1, lora_alpha=1.0, lora_dropout=p)  # scaling 1
+    with torch.no_grad():
+        layer.lora_A.copy_(torch.ones(1, n))
+        layer.lora_B.copy_(torch.ones(1, 1))
+    x = torch.ones(8, n, device=device)
+    torch.manual_seed(0)
+    out = call(layer.train(), x).detach().reshape(-1).double().cpu() * (1 - p)
+    assert torch.equal(out, out.round()), (
+        f"each output times (1 - p) should count the kept inputs (a whole number); got {out}")
+    assert bool(((out > 0) & (out < n)).all()), (
+        f"each row should keep some but not all of its {n} inputs (dropout on x, the LoRA "
+        f"path's input); got kept counts {out.tolist()}: dropout acted on x Aᵀ (the rank-r "
+        "path) or on the output")
+
+
 @given(dims=dims, seed=seeds, use_rslora=st.booleans(), bias=st.booleans())
 @example(dims=(2, 3, 5, 2), seed=0, use_rslora=False, bias=True)  # out != in: merge's layout
 def test_merged_forward_equals_unmerged(impl, device, dims, seed, use_rslora, bias):

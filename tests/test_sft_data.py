@@ -6,7 +6,7 @@ import re
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kata.check import assert_close, assert_equal, call
@@ -122,6 +122,7 @@ def test_sft_loss_worked_example(impl):
 
 
 @given(conversation=conversations)
+@example(conversation=[("user", "é0"), ("assistant", "é")])  # é is 2 UTF-8 bytes: 2 tokens
 def test_render_chat_follows_the_template_and_trains_replies_only(impl, conversation):
     messages = [{"role": r, "content": c} for r, c in conversation]
     input_ids, labels = call(impl.render_chat, messages)
@@ -272,3 +273,18 @@ def test_loss_without_trained_tokens_raises_value_error(impl):
         call(impl.sft_loss, logits, torch.tensor([[1, IGNORE, IGNORE]]))  # the first is never
     with pytest.raises(ValueError):
         call(impl.sft_loss, logits, torch.tensor([[IGNORE, IGNORE, 1]]), num_items_in_batch=0)
+    # with a step-wide num_items_in_batch, a micro-batch that trains no token is valid: loss 0
+    assert_close(call(impl.sft_loss, logits, torch.tensor([[1, IGNORE, IGNORE]]),
+                      num_items_in_batch=4), torch.tensor(0.0),
+                 what="sft_loss of a micro-batch with no trained token, num_items_in_batch=4")
+
+
+def test_float64_logits_are_scored_in_float64(impl):
+    # logits 1e8 and 1e8 + 1 (float64 holds both; float32's spacing at 1e8 is 8, so it sees two
+    # equal logits and gives log 2). Label 1 after the shift: the loss is
+    # -log σ(1) = log(1 + e^-1) ≈ 0.313.
+    logits = torch.tensor([[[1e8, 1e8 + 1.0], [0.0, 0.0]]], dtype=torch.float64)
+    labels = torch.tensor([[IGNORE, 1]])
+    assert_close(call(impl.sft_loss, logits, labels),
+                 torch.tensor(math.log1p(math.exp(-1.0)), dtype=torch.float64),
+                 what="sft_loss of float64 logits 1e8 and 1e8 + 1 (float32 would give log 2)")
