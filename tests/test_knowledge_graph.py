@@ -81,6 +81,19 @@ def test_edges_include_declared_inverses_only(impl):
                  what="edges('Spain'): borders is its own inverse")
 
 
+def test_edge_implied_twice_is_listed_once(impl):
+    # Both directions stored before the inverse is declared: each stored triple implies the
+    # other's edge, and edges() lists an edge equal to an earlier one once.
+    kg = call(impl.KnowledgeGraph)
+    assert call(kg.add_triple, "Louvre", "located_in", "Paris") is True
+    assert call(kg.add_triple, "Paris", "contains", "Louvre") is True, "no inverse declared yet"
+    kg.add_inverse("located_in", "contains")
+    assert_equal(call(kg.edges, "Louvre"), [("Louvre", "located_in", "Paris")],
+                 what="edges('Louvre'): stored, then the same edge through 'contains' (once)")
+    assert_equal(call(kg.edges, "Paris"), [("Paris", "contains", "Louvre")],
+                 what="edges('Paris'): through the inverse of triple 0, then stored (once)")
+
+
 def test_fact_stated_through_its_inverse_is_not_new(impl):
     kg = _world(impl)
     assert call(kg.add_triple, "法国", "has_capital", "巴黎") is False, (
@@ -251,8 +264,11 @@ def test_matches_reference(impl, ref, triples, inverse, source, target, max_hops
 def test_unknown_mentions_and_limits(impl):
     kg = _world(impl)
     assert call(kg.find_paths, "Paris", "France", 1, limit=1), "limit=1 is valid"
+    assert call(kg.find_paths, "Paris", "France", 0) == [], "max_hops=0 is valid: no path"
+    assert call(kg.find_paths, "Paris", "巴黎", 0) == [[]], "max_hops=0 from Paris to itself"
     for args, options in [(("Lyon", "France", 2), {}), (("Paris", "Lyon", 2), {}),
-                          (("Paris", "France", -1), {}), (("Paris", "France", 2), {"limit": 0})]:
+                          (("Paris", "France", -1), {}), (("Paris", "France", 2), {"limit": 0}),
+                          (("Paris", "巴黎", -1), {}), (("Paris", "Paris", 2), {"limit": 0})]:
         with pytest.raises(ValueError):
             call(kg.find_paths, *args, **options)
     with pytest.raises(ValueError):
