@@ -62,6 +62,10 @@ def test_link_text_finds_longest_mentions_in_order(impl):
                  what="a form glued to ASCII letters or digits is not a mention")
     assert_equal(call(kg.link_text, "巴黎是法国的首都吗？"), ["Paris", "France"],
                  what="Chinese text without spaces")
+    assert_equal(call(kg.link_text, "Macron heads the French\nrepublic;  PSG   plays in PARIS"),
+                 [EM, "France", "Paris Saint-Germain", "Paris"],
+                 what="the text is normalised first: a line break inside 'French Republic', "
+                      "upper case 'PARIS'")
 
 
 def test_edges_include_declared_inverses_only(impl):
