@@ -62,6 +62,10 @@ def test_link_text_finds_longest_mentions_in_order(impl):
                  what="a form glued to ASCII letters or digits is not a mention")
     assert_equal(call(kg.link_text, "巴黎是法国的首都吗？"), ["Paris", "France"],
                  what="Chinese text without spaces")
+    assert_equal(call(kg.link_text, "Macron heads the French\nrepublic;  PSG   plays in PARIS"),
+                 [EM, "France", "Paris Saint-Germain", "Paris"],
+                 what="the text is normalised first: a line break inside 'French Republic', "
+                      "upper case 'PARIS'")
 
 
 def test_edges_include_declared_inverses_only(impl):
@@ -79,6 +83,19 @@ def test_edges_include_declared_inverses_only(impl):
     assert_equal(call(kg.edges, "Spain"), [("Spain", "borders", "France"),
                                            ("Spain", "located_in", "Europe")],
                  what="edges('Spain'): borders is its own inverse")
+
+
+def test_edge_implied_twice_is_listed_once(impl):
+    # Both directions stored before the inverse is declared: each stored triple implies the
+    # other's edge, and edges() lists an edge equal to an earlier one once.
+    kg = call(impl.KnowledgeGraph)
+    assert call(kg.add_triple, "Louvre", "located_in", "Paris") is True
+    assert call(kg.add_triple, "Paris", "contains", "Louvre") is True, "no inverse declared yet"
+    kg.add_inverse("located_in", "contains")
+    assert_equal(call(kg.edges, "Louvre"), [("Louvre", "located_in", "Paris")],
+                 what="edges('Louvre'): stored, then the same edge through 'contains' (once)")
+    assert_equal(call(kg.edges, "Paris"), [("Paris", "contains", "Louvre")],
+                 what="edges('Paris'): through the inverse of triple 0, then stored (once)")
 
 
 def test_fact_stated_through_its_inverse_is_not_new(impl):
@@ -251,8 +268,11 @@ def test_matches_reference(impl, ref, triples, inverse, source, target, max_hops
 def test_unknown_mentions_and_limits(impl):
     kg = _world(impl)
     assert call(kg.find_paths, "Paris", "France", 1, limit=1), "limit=1 is valid"
+    assert call(kg.find_paths, "Paris", "France", 0) == [], "max_hops=0 is valid: no path"
+    assert call(kg.find_paths, "Paris", "巴黎", 0) == [[]], "max_hops=0 from Paris to itself"
     for args, options in [(("Lyon", "France", 2), {}), (("Paris", "Lyon", 2), {}),
-                          (("Paris", "France", -1), {}), (("Paris", "France", 2), {"limit": 0})]:
+                          (("Paris", "France", -1), {}), (("Paris", "France", 2), {"limit": 0}),
+                          (("Paris", "巴黎", -1), {}), (("Paris", "Paris", 2), {"limit": 0})]:
         with pytest.raises(ValueError):
             call(kg.find_paths, *args, **options)
     with pytest.raises(ValueError):

@@ -169,6 +169,14 @@ def test_tie_at_the_limit_goes_to_the_first_stance(impl):
     # a: "later" (1) then "y" (3); b: "z" (2). Tie y-z; "z" became a stance before "y".
     assert_equal((result.status, result.answer), ("max_turns", "z"),
                  what="plurality tie between 'y' (held since 3) and 'z' (held since 2)")
+    # A critic's proposal is no stance: c proposes "y" (1), a "x" (2), b "y" (3). Tie x-y; the
+    # first *voter* stance with "x" is 2, with "y" is 3, so "x" wins.
+    chat, _ = _chat(impl, [("c", "critic", [say("proposal", "y")]),
+                           ("a", "solver", [say("proposal", "x")]),
+                           ("b", "solver", [say("proposal", "y")])], max_turns=3)
+    result = _run(chat)
+    assert_equal((result.status, result.answer), ("max_turns", "x"),
+                 what="tie x-y: the critic's earlier 'y' (id 1) does not count, x (2) beats y (3)")
 
 
 # ---------------------------------------------------------------- properties

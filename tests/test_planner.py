@@ -177,6 +177,8 @@ def test_rejected_plan_is_reported_and_replanned(impl):
     assert report["done"] == {} and "a" in report.get("plan_error", ""), (
         f"a rejected plan is reported as {{\"done\": ..., \"plan_error\": str(error)}} naming "
         f"the cycle: {report}")
+    assert sorted(report) == ["done", "plan_error"], (
+        f"a rejected plan ran nothing: its report has only done and plan_error, got {report}")
     assert_equal((result.status, result.rounds, result.outputs),
                  ("completed", 2, {"a": "Paris"}), what="the fixed plan completes in round 2")
 

@@ -141,6 +141,18 @@ def test_duplicate_ids_keep_the_best(impl):
         f"a lower-ranked copy of a passage that did not fit is still a duplicate: {answer}")
 
 
+def test_whitespace_variant_is_a_duplicate(impl):
+    # Same words, different whitespace inside and at the ends: " ".join(text.split()) is
+    # "Rome is in Italy" for both, so the lower-scoring d2 is dropped although it would fit.
+    passages = [impl.Passage("d1", "Rome is in Italy", 0.9),
+                impl.Passage("d2", " Rome  is\nin\tItaly ", 0.5),
+                impl.Passage("d3", "Rome is in Italy.", 0.4)]
+    rag, _, _ = _rag(impl, passages, ["[1]"])
+    answer = call(rag.answer, "q")
+    assert_equal([p.id for p in answer.sources], ["d1", "d3"],
+                 what="d2 differs from d1 only in whitespace runs (a duplicate); d3 adds a '.'")
+
+
 def test_nothing_above_threshold_is_not_found_without_calling_the_model(impl):
     passages = [impl.Passage("d1", "weak", 0.3), impl.Passage("d2", "weaker", 0.1)]
     rag, model, _ = _rag(impl, passages, [], min_score=0.3)

@@ -182,6 +182,20 @@ def test_a_succeeded_call_is_never_repeated(impl):
                  what="a repeated call is answered with the recorded result, under its own id")
 
 
+def test_same_arguments_to_another_tool_is_another_call(impl):
+    # A call is identified by tool name AND arguments: {"city": "Paris"} sent to two tools is
+    # two calls, and each tool runs once.
+    tools = {"get_weather": lambda city: f"sunny in {city}",
+             "get_time": lambda city: f"12:00 in {city}"}
+    replies = [asks(impl, impl.tool_call("c1", "get_weather", {"city": "Paris"}),
+                    impl.tool_call("c2", "get_time", {"city": "Paris"})), final("ok")]
+    agent, _, _ = _agent(impl, replies, tools)
+    result = _run(agent)
+    assert_equal([m for m in result.messages if m["role"] == "tool"],
+                 [tool("c1", "sunny in Paris"), tool("c2", "12:00 in Paris")],
+                 what="the same arguments to a different tool are not answered from the record")
+
+
 def test_a_failed_call_may_be_tried_again(impl):
     attempts = []
 

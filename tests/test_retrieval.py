@@ -137,6 +137,16 @@ def test_dense_zero_query_scores_zero(impl):
     assert_close(scores, torch.zeros(3), what="dense_scores with a zero query: 0.0, never NaN")
 
 
+def test_dense_tiny_vectors_keep_their_cosine(impl):
+    # Cosine is scale-free: vectors of norm ~1e-6 (|q|·|d| ~ 1e-12) are not zero vectors. An eps
+    # added to or clamping the norms (F.cosine_similarity's eps = 1e-8) shrinks these scores.
+    query = 1e-6 * torch.tensor([1.0, 0.0])
+    documents = 1e-6 * torch.tensor([[1.0, 1.0], [3.0, 0.0], [0.0, -2.0]])
+    scores = call(impl.dense_scores, query, documents)
+    assert_close(scores, torch.tensor([1 / math.sqrt(2), 1.0, 0.0]),
+                 what="dense_scores on vectors of norm ~1e-6: the same cosines as at norm ~1")
+
+
 def test_dense_float64_stays_float64(impl):
     # cos([1, 0], [1, 1e-4]) = 1/sqrt(1 + 1e-8) = 1 - 5e-9; float32 rounds |d| to 1 and gives 1.
     scores = call(impl.dense_scores, torch.tensor([1.0, 0.0], dtype=torch.float64),
