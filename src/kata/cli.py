@@ -119,6 +119,13 @@ def cmd_hint(args: argparse.Namespace, extra: list[str]) -> int:
         return 0
     total = len(hints.levels(kata))
     with _store(fallback=True) as store:
+        if args.reset:
+            from kata.i18n import _
+
+            hints.reset(kata, store)
+            print(_("Hints for {kata} start again from level 1 (the ones you saw stay in your "
+                    "stats).", kata=kata.id))
+            return 0
         if args.all:
             shown, level = hints.reveal_all(kata, store), total
         else:
@@ -335,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("hint", help="reveal the next hint level for a kata")
     p.add_argument("id")
     p.add_argument("--all", action="store_true", help="show every level and the follow-ups")
+    p.add_argument("--reset", action="store_true",
+                   help="start the hints again from level 1 (what you saw stays in your stats)")
     p.add_argument("--follow-ups", action="store_true",
                    help="only the interview follow-up questions (uses no hint)")
     p.set_defaults(func=cmd_hint)

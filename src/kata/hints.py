@@ -36,9 +36,17 @@ def follow_ups(kata: Kata) -> str:
 def revealed(kata: Kata, store) -> int:
     """How many hint levels the learner has seen (from the progress store).
 
-    Levels revealed before the store existed (`.kata/hints.json`) still count.
+    Levels revealed before the store existed (`.kata/hints.json`) still count, until the
+    learner starts the hints again (`reset`).
     """
+    if store.hints_were_reset(kata.id):
+        return store.hint_level(kata.id)
     return max(store.hint_level(kata.id), _legacy_level(kata))
+
+
+def reset(kata: Kata, store) -> None:
+    """Start the hints again from level 1; the levels already seen stay in the history."""
+    store.record_reveal(kata.id, "hint_reset", 0)
 
 
 def _legacy_level(kata: Kata) -> int:

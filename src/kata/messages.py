@@ -19,6 +19,8 @@ ZH: dict[str, str] = {
     "{kata}: {passed}/{graded} selected passing — partial run":
         "{kata}：选中的 {passed}/{graded} 通过 — 只跑了一部分",
     ", not recorded as passing": "，不记为通过",
+    "Hints for {kata} start again from level 1 (the ones you saw stay in your stats).":
+        "{kata} 的提示从第 1 条重新开始（看过的仍记在统计里）。",
     "  Grade the whole kata to record it: nox -s {kata}": "  完整评测一次才会记为通过：nox -s {kata}",
     "{kata}: not started ({target})": "{kata}：还没开始（{target}）",
     "{kata}: {passed} passed, then a failure — quick check ({target})":

@@ -48,7 +48,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_by_kata ON runs (kata, kind, at);
     CREATE TABLE reveals (
         id INTEGER PRIMARY KEY, at REAL NOT NULL, kata TEXT NOT NULL,
-        kind TEXT NOT NULL,        -- hint | solution
+        kind TEXT NOT NULL,        -- hint | solution | hint_reset (level 0)
         level INTEGER NOT NULL
     );
     CREATE INDEX reveals_by_kata ON reveals (kata, at);
@@ -333,9 +333,16 @@ class Store:
     @_guarded
     def hint_level(self, kata: str) -> int:
         """The highest hint level revealed so far (0 for none)."""
-        row = self.db.execute("SELECT MAX(level) FROM reveals WHERE kata = ? AND kind = 'hint'",
-                              (kata,)).fetchone()
+        row = self.db.execute(
+            "SELECT MAX(level) FROM reveals WHERE kata = ? AND kind = 'hint' AND at > "
+            "COALESCE((SELECT MAX(at) FROM reveals WHERE kata = ? AND kind = 'hint_reset'), -1)",
+            (kata, kata)).fetchone()
         return int(row[0] or 0)
+
+    @_guarded
+    def hints_were_reset(self, kata: str) -> bool:
+        return self.db.execute("SELECT 1 FROM reveals WHERE kata = ? AND kind = 'hint_reset'",
+                               (kata,)).fetchone() is not None
 
     @_guarded
     def solution_revealed(self, kata: str) -> bool:
@@ -345,7 +352,8 @@ class Store:
     @_guarded
     def reveals_between(self, kata: str, start: float, end: float) -> int:
         return int(self.db.execute(
-            "SELECT COUNT(*) FROM reveals WHERE kata = ? AND at >= ? AND at <= ?",
+            "SELECT COUNT(*) FROM reveals WHERE kata = ? AND at >= ? AND at <= ? "
+            "AND kind != 'hint_reset'",
             (kata, start, end)).fetchone()[0])
 
     # ------------------------------------------------------------ attempts

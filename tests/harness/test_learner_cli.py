@@ -233,3 +233,17 @@ def test_loops_accept_the_time_limit_their_timeout_message_suggests():
     for argv in (["watch", "--kata-time-limit", "60"], ["practice", "alpha", "--kata-time-limit",
                                                           "60"], ["mock", "--kata-time-limit", "60"]):
         assert parser.parse_args(argv).kata_time_limit == 60
+
+
+def test_hints_can_start_again_without_losing_their_history(repo, capsys):
+    main(["hint", "alpha"])
+    main(["hint", "alpha"])
+    assert "## Hint 2" in capsys.readouterr().out
+    assert main(["hint", "alpha", "--reset"]) == 0
+    assert "level 1" in capsys.readouterr().out
+    main(["hint", "alpha"])
+    out = capsys.readouterr().out
+    assert "## Hint 1" in out and "## Hint 2" not in out
+    with open_store(repo) as store:
+        assert store.hint_level("alpha") == 1
+        assert store.reveals_between("alpha", 0, float("inf")) == 3  # the reset is not a hint
