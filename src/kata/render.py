@@ -591,6 +591,7 @@ def guide_table(rows, now: float) -> str:
     for row in rows:
         by_seed.setdefault(row.kata.seed, []).append(row)
     status = {row.kata.id: row.status for row in rows}
+    id_width = max([22, *(len(row.kata.id) for row in rows)])
     lines = [_("LLM katas — progress by the guide's sections ({title})", title=guide.title)]
     part = None
     for section in guide.sections:
@@ -612,7 +613,7 @@ def guide_table(rows, now: float) -> str:
                 state += f" {r.passed}/{r.total}"
             mark = "✓" if r.status == "passing" else "·"
             best = f"{clock(r.best_seconds)} / " if r.best_seconds is not None else "— / "
-            lines.append(f"    {mark} {r.kata.id:<22} {_pad(state, 14)} {best}"
+            lines.append(f"    {mark} {r.kata.id:<{id_width}} {_pad(state, 14)} {best}"
                          f"{r.kata.minutes}:00  {_ago(r.last_attempt, now)}")
     if guide.checklist:
         lines += ["", _("面试准备清单 (the guide's preparation checklist; an item ticks when "
@@ -707,7 +708,8 @@ def mock_plan(rows, minutes: float, clocks: list[float] | None = None) -> str:
 
 def mock_scorecard(entries) -> str:
     """entries: (kata, outcome, seconds used, passed, total, inside target)."""
-    lines = ["", _("Score card"), f"  {_pad(_('kata'), 22)} {_pad(_('result'), 10)} "
+    id_width = max([20, *(len(e[0].id) for e in entries)])
+    lines = ["", _("Score card"), f"  {_pad(_('kata'), id_width + 2)} {_pad(_('result'), 10)} "
              f"{_pad(_('tests'), 7, right=True)}  {_pad(_('time'), 6, right=True)} / "
              + _("target")]
     solved = 0
@@ -715,7 +717,7 @@ def mock_scorecard(entries) -> str:
         tests = f"{passed}/{total}" if total else "—"
         mark = "✓" if outcome == "passed" else ("✗" if outcome == "failed" else "·")
         solved += outcome == "passed"
-        lines.append(f"  {mark} {kata.id:<20} {_pad(_(outcome), 10)} {tests:>7}  "
+        lines.append(f"  {mark} {kata.id:<{id_width}} {_pad(_(outcome), 10)} {tests:>7}  "
                      f"{clock(used):>6} / {kata.minutes}:00" + (_("  inside") if inside else ""))
     inside = sum(e[5] for e in entries)
     lines.append(_("  solved {solved}/{total}, {inside} inside the target time", solved=solved,
