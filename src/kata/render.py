@@ -516,8 +516,6 @@ def progress_table(rows, now: float, by: str = "track", width: int | None = None
     Fits `width` (default: the terminal's): columns are dropped from the least important
     (seed, level, last) until it does; ids are never cut, and the summary lines wrap.
     """
-    import textwrap
-
     if by == "seed":
         return guide_table(rows, now)
     width = width or terminal_width()
@@ -533,12 +531,26 @@ def progress_table(rows, now: float, by: str = "track", width: int | None = None
     passing = sum(r.status == "passing" for r in rows)
     summary = _("{passing}/{total} passing · by {other}: {totals}", passing=passing,
                 total=len(rows), other=_("seed"), totals=totals)
-    footer = "\n".join(textwrap.wrap(summary, width, subsequent_indent="  ",
-                                     break_on_hyphens=False)) + "\n"
-    footer += "\n".join(textwrap.wrap(_("Next: nox -s watch (re-grade on save) · nox -s practice "
-                                        "-- <id> (timed) · nox -s stats -- <id>"), width,
-                                      subsequent_indent="  ")) + "\n"
-    return _to_text(table, _natural_width(table)) + footer
+    footer = _fold(summary, width, ", ") + "\n"
+    footer += _fold(_("Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
+                      "nox -s stats -- <id>"), width, "· ") + "\n"
+    text = _to_text(table, _natural_width(table))
+    return "".join(line.rstrip(" ") + "\n" for line in text.splitlines()) + footer
+
+
+def _fold(text: str, width: int, sep: str, indent: str = "  ") -> str:
+    """Wrap `text` at `sep` (a command or a count is never split) to `width` terminal columns (CJK
+    characters take two); a piece wider than `width` gets a line of its own."""
+    lines: list[str] = []
+    for piece in text.split(sep):
+        joined = lines[-1] + sep + piece if lines else piece
+        if lines and _width(joined) + _width(sep.rstrip()) <= width:
+            lines[-1] = joined
+        else:
+            if lines:
+                lines[-1] += sep.rstrip()  # the line ends on its separator: more follows
+            lines.append(indent + piece if lines else piece)
+    return "\n".join(lines)
 
 
 def _progress_rich(groups: dict, now: float, by: str, columns: tuple[str, ...]):
