@@ -102,6 +102,7 @@ ZH: dict[str, str] = {
     "✗ {kata}: not green after {clock} ({passed})": "✗ {kata}：{clock} 后仍未通过（{passed}）",
     "· {kata}: stopped after {clock}, recorded as abandoned":
         "· {kata}：{clock} 后停止，记为放弃",
+    "· {kata}: stopped after {clock}": "· {kata}：{clock} 后停止",
     "{n} grading run": "评测 {n} 次",
     "{n} grading runs": "评测 {n} 次",
     "{n} hint": "看了 {n} 条提示",

@@ -252,6 +252,7 @@ class Session:
             total=result.graded if result else None)
         display = _display(self.path, self.kata.root)
         self.screen.line(render.practice_end(self.kata, outcome, elapsed, ttg, self.runs, hints,
-                                             inside, display, result))
+                                             inside, display, result,
+                                             recorded=not self.store.problem))
         return Outcome(self.kata, outcome, elapsed, ttg, self.runs, hints, inside, result,
                        self.path, self.attempt)

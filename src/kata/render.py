@@ -426,7 +426,8 @@ def full_grade_note() -> str:
 
 
 def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None, runs: int,
-                 hints: int, inside: bool, path: str, result: KataResult | None) -> str:
+                 hints: int, inside: bool, path: str, result: KataResult | None,
+                 recorded: bool = True) -> str:
     target = kata.minutes * 60
     if outcome == "passed":
         head = (_("✓ {kata}: green in {clock} — inside the {minutes}-minute target") if inside
@@ -438,8 +439,9 @@ def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None
         head = _("✗ {kata}: not green after {clock} ({passed})", kata=kata.id,
                  clock=clock(elapsed), passed=passed)
     else:
-        head = _("· {kata}: stopped after {clock}, recorded as abandoned", kata=kata.id,
-                 clock=clock(elapsed))
+        head = (_("· {kata}: stopped after {clock}, recorded as abandoned", kata=kata.id,
+                  clock=clock(elapsed)) if recorded
+                else _("· {kata}: stopped after {clock}", kata=kata.id, clock=clock(elapsed)))
     runs_text = _("{n} grading run", n=runs) if runs == 1 else _("{n} grading runs", n=runs)
     hints_text_ = _("{n} hint", n=hints) if hints == 1 else _("{n} hints", n=hints)
     lines = [head, _("  {runs}, {hints} used. Your file is kept: {path}", runs=runs_text,
