@@ -103,6 +103,9 @@ ZH: dict[str, str] = {
     "· {kata}: stopped after {clock}, recorded as abandoned":
         "· {kata}：{clock} 后停止，记为放弃",
     "· {kata}: stopped after {clock}": "· {kata}：{clock} 后停止",
+    "(input closed: no more typed commands; saves are still graded and the clock runs on. "
+    "Ctrl-C stops, keeping your file.)":
+        "（输入已结束：不再读取命令；保存仍会评测，计时继续。Ctrl-C 停止，文件保留。）",
     "{n} grading run": "评测 {n} 次",
     "{n} grading runs": "评测 {n} 次",
     "{n} hint": "看了 {n} 条提示",

@@ -425,6 +425,11 @@ def full_grade_note() -> str:
     return _("All quick checks pass; running the full grade…")
 
 
+def input_closed() -> str:
+    return _("(input closed: no more typed commands; saves are still graded and the clock runs "
+             "on. Ctrl-C stops, keeping your file.)")
+
+
 def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None, runs: int,
                  hints: int, inside: bool, path: str, result: KataResult | None,
                  recorded: bool = True) -> str:
