@@ -66,16 +66,67 @@ def _crash_message(returncode: int, running: str) -> str:
     return f"The grading process {how}{where}. Nothing after that point was graded."
 
 
+def become_subreaper() -> None:
+    """Linux: processes the learner's code detaches (setsid, double fork) become this process's
+    children instead of init's, so `end_orphans` can find them once the grade is over."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _children() -> list[int]:
+    me, found = os.getpid(), []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as stat:
+                    fields = stat.read().rsplit(b")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me:
+                found.append(int(entry))
+    return found
+
+
+def end_orphans(keep: set[int] = frozenset()) -> None:
+    """Linux: kill (with their groups) and reap this process's children other than `keep`: after
+    a grade they are what the learner's code left running outside the child's process group."""
+    if not sys.platform.startswith("linux"):
+        return
+    for _ in range(20):  # a killed orphan's own children are reparented here in turn
+        orphans = [pid for pid in _children() if pid not in keep]
+        if not orphans:
+            return
+        for pid in orphans:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        for pid in orphans:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+
+
 def end_group(process: subprocess.Popen) -> None:
-    """Kill what is left of the process group `process` leads (it was started in a new session)."""
+    """Kill what is left of the process group `process` leads (it was started in a new session),
+    and what it detached from that group."""
     if os.name == "posix":
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass  # nothing left in the group
+        end_orphans(keep={process.pid})
 
 
 def _run_child(command: list[str], env: dict[str, str], result_path: Path) -> int:
+    become_subreaper()
     process = subprocess.Popen(command, env=env, start_new_session=os.name == "posix",
                                preexec_fn=_limit_memory if os.name == "posix" else None)
     done = threading.Event()

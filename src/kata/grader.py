@@ -77,8 +77,9 @@ class WarmGrader:
             self._start([kata.id for kata in warm])
 
     def _start(self, warm: list[str] = ()) -> subprocess.Popen:
-        from kata.grade import _limit_memory, child_env
+        from kata.grade import _limit_memory, become_subreaper, child_env
 
+        become_subreaper()
         self.warm = list(warm) or self.warm
         self.running_file.parent.mkdir(parents=True, exist_ok=True)
         # The child imports this very harness, wherever it was imported from.
@@ -180,6 +181,9 @@ class WarmGrader:
                 os.killpg(process.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+            from kata.grade import end_orphans
+
+            end_orphans(keep={process.pid})
         elif process.poll() is None:
             process.kill()
         return process.wait()

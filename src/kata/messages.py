@@ -16,6 +16,7 @@ ZH: dict[str, str] = {
     "{kata}: {passed}/{graded} passing": "{kata}：{passed}/{graded} 通过",
     " — not started": " — 还没开始",
     " — all passing": " — 全部通过",
+    " — breaks the kata's rules, not passing": " — 违反了本题的规则，不算通过",
     "{kata}: {passed}/{graded} selected passing — partial run":
         "{kata}：选中的 {passed}/{graded} 通过 — 只跑了一部分",
     ", not recorded as passing": "，不记为通过",
@@ -104,6 +105,10 @@ ZH: dict[str, str] = {
     "✗ {kata}: not green after {clock} ({passed})": "✗ {kata}：{clock} 后仍未通过（{passed}）",
     "· {kata}: stopped after {clock}, recorded as abandoned":
         "· {kata}：{clock} 后停止，记为放弃",
+    "· {kata}: stopped after {clock}": "· {kata}：{clock} 后停止",
+    "(input closed: no more typed commands; saves are still graded and the clock runs on. "
+    "Ctrl-C stops, keeping your file.)":
+        "（输入已结束：不再读取命令；保存仍会评测，计时继续。Ctrl-C 停止，文件保留。）",
     "{n} grading run": "评测 {n} 次",
     "{n} grading runs": "评测 {n} 次",
     "{n} hint": "看了 {n} 条提示",

@@ -74,6 +74,7 @@ class Session:
         self.hints = 0  # this attempt's own hint level
         self.last: KataResult | None = None
         self.last_sha = ""
+        self.input_closed = False
 
     # ------------------------------------------------------------ steps
 
@@ -198,6 +199,9 @@ class Session:
                                                 typed=not self.screen.tty))
             wait = 1.0 if left <= 0 else min(1.0, left - int(left) or 1.0, left)
             event = self.inbox.get(wait)
+            if event is not None and event.kind == "eof" and not self.input_closed:
+                self.input_closed = True  # said once: the clock and the saves carry on
+                self.screen.line(render.input_closed())
             if event is None or event.kind == "eof":
                 continue
             if event.kind == "changed":
@@ -252,6 +256,7 @@ class Session:
             total=result.graded if result else None)
         display = _display(self.path, self.kata.root)
         self.screen.line(render.practice_end(self.kata, outcome, elapsed, ttg, self.runs, hints,
-                                             inside, display, result))
+                                             inside, display, result,
+                                             recorded=not self.store.problem))
         return Outcome(self.kata, outcome, elapsed, ttg, self.runs, hints, inside, result,
                        self.path, self.attempt)

@@ -50,6 +50,8 @@ def headline(result: KataResult) -> str:
              graded=result.graded)
     if result.not_started:
         text += _(" — not started")
+    elif result.rules:
+        text += _(" — breaks the kata's rules, not passing")
     elif result.ok:
         text += _(" — all passing")
     return f"{text} ({result.target})"
@@ -425,8 +427,14 @@ def full_grade_note() -> str:
     return _("All quick checks pass; running the full grade…")
 
 
+def input_closed() -> str:
+    return _("(input closed: no more typed commands; saves are still graded and the clock runs "
+             "on. Ctrl-C stops, keeping your file.)")
+
+
 def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None, runs: int,
-                 hints: int, inside: bool, path: str, result: KataResult | None) -> str:
+                 hints: int, inside: bool, path: str, result: KataResult | None,
+                 recorded: bool = True) -> str:
     target = kata.minutes * 60
     if outcome == "passed":
         head = (_("✓ {kata}: green in {clock} — inside the {minutes}-minute target") if inside
@@ -438,8 +446,9 @@ def practice_end(kata, outcome: str, elapsed: float, time_to_green: float | None
         head = _("✗ {kata}: not green after {clock} ({passed})", kata=kata.id,
                  clock=clock(elapsed), passed=passed)
     else:
-        head = _("· {kata}: stopped after {clock}, recorded as abandoned", kata=kata.id,
-                 clock=clock(elapsed))
+        head = (_("· {kata}: stopped after {clock}, recorded as abandoned", kata=kata.id,
+                  clock=clock(elapsed)) if recorded
+                else _("· {kata}: stopped after {clock}", kata=kata.id, clock=clock(elapsed)))
     runs_text = _("{n} grading run", n=runs) if runs == 1 else _("{n} grading runs", n=runs)
     hints_text_ = _("{n} hint", n=hints) if hints == 1 else _("{n} hints", n=hints)
     lines = [head, _("  {runs}, {hints} used. Your file is kept: {path}", runs=runs_text,
@@ -516,8 +525,6 @@ def progress_table(rows, now: float, by: str = "track", width: int | None = None
     Fits `width` (default: the terminal's): columns are dropped from the least important
     (seed, level, last) until it does; ids are never cut, and the summary lines wrap.
     """
-    import textwrap
-
     if by == "seed":
         return guide_table(rows, now)
     width = width or terminal_width()
@@ -533,12 +540,26 @@ def progress_table(rows, now: float, by: str = "track", width: int | None = None
     passing = sum(r.status == "passing" for r in rows)
     summary = _("{passing}/{total} passing · by {other}: {totals}", passing=passing,
                 total=len(rows), other=_("seed"), totals=totals)
-    footer = "\n".join(textwrap.wrap(summary, width, subsequent_indent="  ",
-                                     break_on_hyphens=False)) + "\n"
-    footer += "\n".join(textwrap.wrap(_("Next: nox -s watch (re-grade on save) · nox -s practice "
-                                        "-- <id> (timed) · nox -s stats -- <id>"), width,
-                                      subsequent_indent="  ")) + "\n"
-    return _to_text(table, _natural_width(table)) + footer
+    footer = _fold(summary, width, ", ") + "\n"
+    footer += _fold(_("Next: nox -s watch (re-grade on save) · nox -s practice -- <id> (timed) · "
+                      "nox -s stats -- <id>"), width, "· ") + "\n"
+    text = _to_text(table, _natural_width(table))
+    return "".join(line.rstrip(" ") + "\n" for line in text.splitlines()) + footer
+
+
+def _fold(text: str, width: int, sep: str, indent: str = "  ") -> str:
+    """Wrap `text` at `sep` (a command or a count is never split) to `width` terminal columns (CJK
+    characters take two); a piece wider than `width` gets a line of its own."""
+    lines: list[str] = []
+    for piece in text.split(sep):
+        joined = lines[-1] + sep + piece if lines else piece
+        if lines and _width(joined) + _width(sep.rstrip()) <= width:
+            lines[-1] = joined
+        else:
+            if lines:
+                lines[-1] += sep.rstrip()  # the line ends on its separator: more follows
+            lines.append(indent + piece if lines else piece)
+    return "\n".join(lines)
 
 
 def _progress_rich(groups: dict, now: float, by: str, columns: tuple[str, ...]):
@@ -591,6 +612,7 @@ def guide_table(rows, now: float) -> str:
     for row in rows:
         by_seed.setdefault(row.kata.seed, []).append(row)
     status = {row.kata.id: row.status for row in rows}
+    id_width = max([22, *(len(row.kata.id) for row in rows)])
     lines = [_("LLM katas — progress by the guide's sections ({title})", title=guide.title)]
     part = None
     for section in guide.sections:
@@ -612,7 +634,7 @@ def guide_table(rows, now: float) -> str:
                 state += f" {r.passed}/{r.total}"
             mark = "✓" if r.status == "passing" else "·"
             best = f"{clock(r.best_seconds)} / " if r.best_seconds is not None else "— / "
-            lines.append(f"    {mark} {r.kata.id:<22} {_pad(state, 14)} {best}"
+            lines.append(f"    {mark} {r.kata.id:<{id_width}} {_pad(state, 14)} {best}"
                          f"{r.kata.minutes}:00  {_ago(r.last_attempt, now)}")
     if guide.checklist:
         lines += ["", _("面试准备清单 (the guide's preparation checklist; an item ticks when "
@@ -707,7 +729,8 @@ def mock_plan(rows, minutes: float, clocks: list[float] | None = None) -> str:
 
 def mock_scorecard(entries) -> str:
     """entries: (kata, outcome, seconds used, passed, total, inside target)."""
-    lines = ["", _("Score card"), f"  {_pad(_('kata'), 22)} {_pad(_('result'), 10)} "
+    id_width = max([20, *(len(e[0].id) for e in entries)])
+    lines = ["", _("Score card"), f"  {_pad(_('kata'), id_width + 2)} {_pad(_('result'), 10)} "
              f"{_pad(_('tests'), 7, right=True)}  {_pad(_('time'), 6, right=True)} / "
              + _("target")]
     solved = 0
@@ -715,7 +738,7 @@ def mock_scorecard(entries) -> str:
         tests = f"{passed}/{total}" if total else "—"
         mark = "✓" if outcome == "passed" else ("✗" if outcome == "failed" else "·")
         solved += outcome == "passed"
-        lines.append(f"  {mark} {kata.id:<20} {_pad(_(outcome), 10)} {tests:>7}  "
+        lines.append(f"  {mark} {kata.id:<{id_width}} {_pad(_(outcome), 10)} {tests:>7}  "
                      f"{clock(used):>6} / {kata.minutes}:00" + (_("  inside") if inside else ""))
     inside = sum(e[5] for e in entries)
     lines.append(_("  solved {solved}/{total}, {inside} inside the target time", solved=solved,

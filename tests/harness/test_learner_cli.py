@@ -247,3 +247,25 @@ def test_hints_can_start_again_without_losing_their_history(repo, capsys):
     with open_store(repo) as store:
         assert store.hint_level("alpha") == 1
         assert store.reveals_between("alpha", 0, float("inf")) == 3  # the reset is not a hint
+
+
+def test_long_kata_ids_keep_the_by_seed_and_score_card_columns_aligned(repo):
+    from types import SimpleNamespace
+
+    def row(kata_id, status):
+        kata = SimpleNamespace(id=kata_id, seed="3.2 性能优化", minutes=30, root=repo,
+                               track="systems")
+        return SimpleNamespace(kata=kata, status=status, passed=0, total=0, best_seconds=None,
+                               last_attempt=None)
+
+    long_id, short_id = "activation_checkpointing_long", "kv_cache"
+    lines = render.guide_table([row(long_id, "not started"), row(short_id, "passing")],
+                               now=0.0).splitlines()
+    starts = {line.index("— / 30:00") for line in lines if "— / 30:00" in line}
+    assert len(starts) == 1, lines
+    card = render.mock_scorecard([(row(long_id, "").kata, "failed", 60.0, 0, 3, False),
+                                  (row(short_id, "").kata, "passed", 60.0, 3, 3, True)])
+    rows = [line for line in card.splitlines() if "/ 30:00" in line]
+    assert len({line.index("/ 30:00") for line in rows}) == 1, card
+    header = next(line for line in card.splitlines() if "result" in line)
+    assert header.index("result") == rows[0].index("failed"), card

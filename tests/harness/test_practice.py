@@ -127,6 +127,24 @@ def test_ctrl_c_records_an_abandoned_attempt_and_keeps_the_file(katas, repo, clo
     assert "Your file is kept: practice/alpha.py" in out.getvalue()
 
 
+def test_an_attempt_the_store_cannot_keep_is_not_called_recorded(katas, repo, clock, grader):
+    """A learner's trial: with a read-only .kata/ the first line said "progress not recorded",
+    and the last one "recorded as abandoned"."""
+    session, _, out, store = _session(katas, repo, clock, grader, [(10, Event("key", "q"))])
+    store.problem = "the progress store is read-only here"  # what a read-only .kata/ gives
+    assert session.run().outcome == "abandoned"
+    assert "stopped after" in out.getvalue() and "recorded as abandoned" not in out.getvalue()
+
+
+def test_closed_input_is_said_once_and_saves_still_grade(katas, repo, clock, grader):
+    """A learner's trial: `nox -s practice -- id < /dev/null` went silent for the whole clock."""
+    path = repo / "practice" / "alpha.py"
+    script = [(1, Event("eof")), (5, Event("eof")), (10, _save(path, SOLVED))]
+    session, _, out, _store = _session(katas, repo, clock, grader, script)
+    assert session.run().outcome == "passed"
+    assert out.getvalue().count("input closed") == 1, out.getvalue()
+
+
 def test_hints_taken_during_the_attempt_are_counted(katas, repo, clock, grader):
     path = repo / "practice" / "alpha.py"
     script = [(10, Event("key", "h")), (10, Event("key", "h")), (10, _save(path, SOLVED))]

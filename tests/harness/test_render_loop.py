@@ -96,3 +96,40 @@ def test_a_long_failure_message_keeps_its_call_line():
                         [TestResult("test_schemas_are_valid", "failed", message)])
     text = render.kata_summary(result)
     assert "call: ToolRegistry.schemas()" in text and "more lines" in text
+
+
+def _columns(line: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+def test_progress_footer_fits_in_terminal_columns_and_never_splits_a_command(katas):
+    """A learner's trial: at 80 columns the by-seed summary (CJK section names, two columns a
+    character) ran to 94, the title carried trailing blanks, and `nox -s stats` was cut in two."""
+    from dataclasses import replace
+
+    from kata.progress import KataProgress
+
+    seeds = ["1.1 大模型核心概念", "2.1 强化学习（RLHF）", "3.2 性能优化", "4.4 多智能体系统"]
+    rows = [KataProgress(replace(katas[0], id=f"kata_{n}", seed=seed), "not started")
+            for n, seed in enumerate(seeds)]
+    for width in (80, 60, 40):
+        text = render.progress_table(rows, now=100_000.0, width=width)
+        footer = text.splitlines()[-4:]
+        assert all(_columns(line) <= width for line in footer), text
+        assert all(line == line.rstrip() for line in text.splitlines()), text
+        assert not any(line.rstrip().endswith(("nox -s", "nox", "--")) for line in footer), text
+        assert "nox -s stats -- <id>" in text and "4. Agent系统 0/1" in text, text
+
+
+def test_a_file_that_breaks_the_rules_never_reads_as_passing():
+    """A learner's trial: `from solutions.attention import *` was refused, yet the headline
+    above the ✗ rules line read "23/23 passing"."""
+    from kata.results import KataResult, TestResult
+
+    result = KataResult("attention", "exercises/attention.py", "cpu",
+                        [TestResult("test_a", "passed", ""), TestResult("test_b", "passed", "")],
+                        rules=["exercises/attention.py:1 imports the reference solution"])
+    head = render.headline(result)
+    assert "not passing" in head and "all passing" not in head

@@ -157,6 +157,36 @@ def test_learner_code_runs_in_a_scratch_folder_and_leaves_no_process(sandbox, tm
     _assert_contained(sandbox, probe)
 
 
+DETACHING = """
+import json, os, pathlib, subprocess
+
+pids = [subprocess.Popen(["sleep", "86401"], start_new_session=True).pid]
+child = os.fork()
+if child == 0:  # a double fork into a new session: a daemon
+    os.setsid()
+    daemon = os.fork()
+    if daemon == 0:
+        os.execvp("sleep", ["sleep", "86401"])
+    pathlib.Path(os.environ["KATA_PROBE"] + ".daemon").write_text(str(daemon))
+    os._exit(0)
+os.waitpid(child, 0)
+pids.append(int(pathlib.Path(os.environ["KATA_PROBE"] + ".daemon").read_text()))
+pathlib.Path(os.environ["KATA_PROBE"]).write_text(json.dumps(pids))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a child subreaper is Linux's")
+def test_processes_the_learner_detaches_do_not_outlive_the_grade(sandbox, tmp_path):
+    probe = tmp_path / "probe.json"
+    source = (sandbox / "solutions" / "attention.py").read_text()
+    (sandbox / "exercises" / "attention.py").write_text(DETACHING + source.split('"""', 2)[2])
+    process = kata(sandbox, "grade", "attention", KATA_PROBE=str(probe), timeout=90)
+    assert process.returncode == 0, process.stdout + process.stderr
+    session, daemon = json.loads(probe.read_text())
+    assert _gone(session), "a `sleep` started in a new session outlived the grade"
+    assert _gone(daemon), "a double-forked `sleep` outlived the grade"
+
+
 def test_the_warm_grader_contains_the_learner_file_too(sandbox, tmp_path, monkeypatch):
     from kata.grader import WarmGrader
 
