@@ -175,6 +175,7 @@ def test_stats_in_chinese(zh, capsys):
     assert main(["stats", "alpha"]) == 0
     out = capsys.readouterr().out
     assert "（目标 10 分钟）" in out and "通过用时" in out and "共 1 次，1 次通过" in out
+    assert "alpha — 加一（目标 10 分钟）" in out  # the Chinese title, not the catalog's English
 
 
 def test_practice_in_a_pipe_in_chinese(zh, katas, clock, grader):
@@ -190,7 +191,7 @@ def test_practice_in_a_pipe_in_chinese(zh, katas, clock, grader):
                 inbox=ScriptedInbox([(1, Event("key", "h")), (30, solve)], clock),
                 screen=render.Screen(out, tty=False), clock=clock).run()
     text = out.getvalue()
-    assert "限时练习：alpha" in text and "每次保存都会评测" in text
+    assert "限时练习：alpha — 加一" in text and "每次保存都会评测" in text
     # a pipe has no key presses: it says to type (issue 8, item 9)
     assert "## 提示 1" in text and "（提示 1/3；再输入 h 回车看下一条）" in text
     assert "全部通过 — 在 10 分钟目标之内" in text and "看了 1 条提示" in text
