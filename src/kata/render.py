@@ -592,6 +592,7 @@ def guide_table(rows, now: float) -> str:
         by_seed.setdefault(row.kata.seed, []).append(row)
     status = {row.kata.id: row.status for row in rows}
     lines = [_("LLM katas — progress by the guide's sections ({title})", title=guide.title)]
+    width = max([22] + [len(r.kata.id) for r in rows])  # the longest id keeps the columns aligned
     part = None
     for section in guide.sections:
         if section.part != part:
@@ -612,7 +613,7 @@ def guide_table(rows, now: float) -> str:
                 state += f" {r.passed}/{r.total}"
             mark = "✓" if r.status == "passing" else "·"
             best = f"{clock(r.best_seconds)} / " if r.best_seconds is not None else "— / "
-            lines.append(f"    {mark} {r.kata.id:<22} {_pad(state, 14)} {best}"
+            lines.append(f"    {mark} {r.kata.id:<{width}} {_pad(state, 14)} {best}"
                          f"{r.kata.minutes}:00  {_ago(r.last_attempt, now)}")
     if guide.checklist:
         lines += ["", _("面试准备清单 (the guide's preparation checklist; an item ticks when "
