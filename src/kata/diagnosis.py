@@ -15,6 +15,7 @@ nothing; the warm grader of `kata watch` builds them all before the first save.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import types
 import weakref
@@ -64,12 +65,23 @@ def same(a: Any, b: Any) -> bool:
                                    equal_nan=True))
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if _record(a) and _record(b):
+        # The learner's and each mutant's dataclass (Chunk, Answer...) are distinct classes of
+        # the same name, and a dataclass's == is False across classes: compare field by field.
+        names = [f.name for f in dataclasses.fields(a)]
+        return (type(a).__qualname__ == type(b).__qualname__
+                and names == [f.name for f in dataclasses.fields(b)]
+                and all(same(getattr(a, n), getattr(b, n)) for n in names))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     try:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _record(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _mutants(kata: Kata) -> list[Mutant]:
