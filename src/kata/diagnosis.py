@@ -192,7 +192,7 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
         return _structure(call, expected, observed)
     for other in _evidence(call, RECORDER.calls if others is None else others):
         seen = _observed(other)
-        if seen is None:
+        if seen is None or not _comparable(reference, other):
             continue
         candidates = [(m, module) for m, module in candidates
                       if _agrees(_replay(module, other), seen)]
@@ -206,6 +206,13 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
     return Mutant(id="|".join(m.id for m, _ in candidates), find="", replace="",
                   mistake=f"One of these mistakes (the failing calls do not tell them apart): "
                           f"{mistakes}")
+
+
+def _comparable(reference: types.ModuleType, call: Call) -> bool:
+    """Whether `call`'s output can tell mutants apart at all: replayed twice on the reference,
+    it agrees with itself. A constructor's fresh object without == (RAGSystem(...)) never does,
+    and as evidence it would rule out every candidate."""
+    return _agrees(_replay(reference, call), _replay(reference, call))
 
 
 def _kind(value: Any) -> str:

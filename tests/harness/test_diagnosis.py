@@ -154,3 +154,28 @@ def test_a_dataclass_result_is_matched_field_by_field():
     # field by field: a different value, or a different class name, is not the same
     chunk = learner.Chunk("ccc", 8)
     assert same(chunk, reference.Chunk("ccc", 8)) and not same(chunk, reference.Chunk("ccc", 7))
+
+
+def test_a_constructor_call_is_no_evidence_against_a_mistake():
+    """rag_pipeline: `RAGSystem(...)` is recorded before `answer`; its fresh instance equals
+    nothing, so as evidence it used to rule out every mutant and nothing was named."""
+    from kata.catalog import find_kata, load_catalog, repo_root
+    from kata.check import _snapshot
+    from kata.mutants import load_mutants
+
+    kata = find_kata("rag_pipeline", load_catalog(repo_root()))
+    source = kata.solution.read_text()
+    reference = module_from_source(source, "kata_ref_test_rag", str(kata.solution))
+    mutant = next(m for m in load_mutants(kata.mutants) if m.id == "threshold_inclusive")
+    learner = module_from_source(mutant.apply(source), "kata_learner_test_rag", str(kata.solution))
+    rows = [learner.Passage("d1", "a b", -1.0)]
+    model = learner.ScriptedModel([""])
+    def retrieve(question):
+        return list(rows)
+    rag = learner.RAGSystem(model, retrieve, min_score=-1.0)
+    built = Call("RAGSystem", (model, retrieve), {"min_score": -1.0}, output=rag)
+    owner = _snapshot(rag)
+    answered = Call("answer", ("q",), {}, output=rag.answer("q"), owner=owner,
+                    owner_class="RAGSystem")
+    found = diagnose(kata, answered, reference, [built, answered])
+    assert found is not None and found.id == "threshold_inclusive"

@@ -107,6 +107,11 @@ def test_verdict_in_chinese_names_the_mistake_in_chinese(zh):
     assert "alpha：1/2 通过" in text
     assert "可能的错误：加了二，而不是一。" in text and "Adds two" not in text
     assert "先修第一个失败，再评测一次。" in text and "nox -s task -- alpha" in text
+    both = KataResult("alpha", "exercises/alpha.py", "cpu", [
+        TestResult("test_two", "failed", "output: wrong", diagnosis="One of these mistakes: ...",
+                   mutant="off_by_one|off_by_one")])
+    assert "可能的错误：以下之一（失败的调用分不出是哪一个）：（1）加了二，而不是一。（2）" in (
+        render.kata_summary(both))
     stub = KataResult("alpha", "exercises/alpha.py", "cpu",
                       [TestResult("test_one", "not_started", "f: not written yet")])
     assert "还没开始" in render.kata_summary(stub)
