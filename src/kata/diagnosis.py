@@ -15,6 +15,7 @@ nothing; the warm grader of `kata watch` builds them all before the first save.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import types
 import weakref
@@ -64,12 +65,23 @@ def same(a: Any, b: Any) -> bool:
                                    equal_nan=True))
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if _record(a) and _record(b):
+        # The learner's and each mutant's dataclass (Chunk, Answer...) are distinct classes of
+        # the same name, and a dataclass's == is False across classes: compare field by field.
+        names = [f.name for f in dataclasses.fields(a)]
+        return (type(a).__qualname__ == type(b).__qualname__
+                and names == [f.name for f in dataclasses.fields(b)]
+                and all(same(getattr(a, n), getattr(b, n)) for n in names))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     try:
         return bool(a == b)
     except Exception:
         return False
+
+
+def _record(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
 
 
 def _mutants(kata: Kata) -> list[Mutant]:
@@ -180,7 +192,7 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
         return _structure(call, expected, observed)
     for other in _evidence(call, RECORDER.calls if others is None else others):
         seen = _observed(other)
-        if seen is None:
+        if seen is None or not _comparable(reference, other):
             continue
         candidates = [(m, module) for m, module in candidates
                       if _agrees(_replay(module, other), seen)]
@@ -194,6 +206,13 @@ def diagnose(kata: Kata, call: Call | None, reference: types.ModuleType,
     return Mutant(id="|".join(m.id for m, _ in candidates), find="", replace="",
                   mistake=f"One of these mistakes (the failing calls do not tell them apart): "
                           f"{mistakes}")
+
+
+def _comparable(reference: types.ModuleType, call: Call) -> bool:
+    """Whether `call`'s output can tell mutants apart at all: replayed twice on the reference,
+    it agrees with itself. A constructor's fresh object without == (RAGSystem(...)) never does,
+    and as evidence it would rule out every candidate."""
+    return _agrees(_replay(reference, call), _replay(reference, call))
 
 
 def _kind(value: Any) -> str:

@@ -230,7 +230,12 @@ def mistake(kata_id: str, mutant_id: str, english: str, root: Path | None = None
 
         path = (root or repo_root()) / "hints" / f"{kata_id}.zh.md"
         if path.is_file():
-            return ZhText(path).mistakes.get(mutant_id, english)
+            mistakes = ZhText(path).mistakes
+            ids = mutant_id.split("|")  # diagnosis names two or three look-alikes as "a|b"
+            if len(ids) > 1 and all(i in mistakes for i in ids):
+                return "以下之一（失败的调用分不出是哪一个）：" + "".join(
+                    f"（{n}）{mistakes[i].rstrip('。')}。" for n, i in enumerate(ids, 1))
+            return mistakes.get(mutant_id, english)
     except Exception:  # a translation is a courtesy; never let it break a verdict
         pass
     return english

@@ -357,7 +357,7 @@ def grade_cancelled(path: str) -> str:
 
 def practice_banner(kata, path: str, minutes: float, blind: bool, backup: str = "",
                     watching: str = "", typed: bool = False) -> str:
-    lines = [_("Practice: {kata} — {title}", kata=kata.id, title=kata.title),
+    lines = [_("Practice: {kata} — {title}", kata=kata.id, title=title(kata)),
              _("  {clock} on the clock (target {minutes} min). Your file: {path}",
                clock=clock(minutes * 60), minutes=kata.minutes, path=path)]
     if backup:
@@ -469,7 +469,7 @@ def watch_banner(kata, path: str, index: int, total: int, watching: str,
                  typed: bool = False) -> str:
     how = _(" (polling for changes)") if watching == "polling" else ""
     head = _("── {kata} ({index} of {total}): {title}", kata=kata.id, index=index, total=total,
-             title=kata.title) + "\n"
+             title=title(kata)) + "\n"
     if typed:
         return head + _("Watching {path}{how}: every save is graded. Type hint, grade or quit "
                         "and Enter", path=path, how=how)
@@ -677,7 +677,7 @@ def stats_text(kata, attempts, now: float, width: int = 40) -> str:
     import time
 
     target = kata.minutes * 60
-    lines = [_("{kata} — {title} (target {minutes} min)", kata=kata.id, title=kata.title,
+    lines = [_("{kata} — {title} (target {minutes} min)", kata=kata.id, title=title(kata),
                minutes=kata.minutes)]
     if not attempts:
         lines.append(_("  no practice attempts yet: nox -s practice -- {kata}", kata=kata.id))

@@ -132,3 +132,50 @@ def test_a_result_of_the_wrong_structure_says_what_was_expected():
     nothing = Call("scaled_dot_product_attention", (query, query, query), {}, output=None)
     found = diagnose(kata, nothing, reference, [nothing])
     assert found is not None and "returned None (a missing return?)" in found.mistake
+
+
+def test_a_dataclass_result_is_matched_field_by_field():
+    """chunking returns Chunk dataclasses: the learner's Chunk and a mutant's are different
+    classes, so == alone never matched and the overlap off-by-one went unnamed."""
+    from kata.catalog import find_kata, load_catalog, repo_root
+    from kata.diagnosis import same
+
+    kata = find_kata("chunking", load_catalog(repo_root()))
+    source = kata.solution.read_text()
+    reference = module_from_source(source, "kata_ref_test_chunking", str(kata.solution))
+    learner = module_from_source(
+        source.replace("(length(lo, hi) > chunk_overlap\n", "(length(lo, hi) >= chunk_overlap\n"),
+        "kata_learner_test_chunking", str(kata.solution))
+    output = learner.split_text("aaa bbb ccc", 8, 4)
+    assert [(c.text, c.start) for c in output] == [("aaa bbb ", 0), ("ccc", 8)]
+    call = Call("split_text", ("aaa bbb ccc", 8, 4), {}, output=output)
+    found = diagnose(kata, call, reference, [call])
+    assert found is not None and found.id == "overlap_exclusive"
+    # field by field: a different value, or a different class name, is not the same
+    chunk = learner.Chunk("ccc", 8)
+    assert same(chunk, reference.Chunk("ccc", 8)) and not same(chunk, reference.Chunk("ccc", 7))
+
+
+def test_a_constructor_call_is_no_evidence_against_a_mistake():
+    """rag_pipeline: `RAGSystem(...)` is recorded before `answer`; its fresh instance equals
+    nothing, so as evidence it used to rule out every mutant and nothing was named."""
+    from kata.catalog import find_kata, load_catalog, repo_root
+    from kata.check import _snapshot
+    from kata.mutants import load_mutants
+
+    kata = find_kata("rag_pipeline", load_catalog(repo_root()))
+    source = kata.solution.read_text()
+    reference = module_from_source(source, "kata_ref_test_rag", str(kata.solution))
+    mutant = next(m for m in load_mutants(kata.mutants) if m.id == "threshold_inclusive")
+    learner = module_from_source(mutant.apply(source), "kata_learner_test_rag", str(kata.solution))
+    rows = [learner.Passage("d1", "a b", -1.0)]
+    model = learner.ScriptedModel([""])
+    def retrieve(question):
+        return list(rows)
+    rag = learner.RAGSystem(model, retrieve, min_score=-1.0)
+    built = Call("RAGSystem", (model, retrieve), {"min_score": -1.0}, output=rag)
+    owner = _snapshot(rag)
+    answered = Call("answer", ("q",), {}, output=rag.answer("q"), owner=owner,
+                    owner_class="RAGSystem")
+    found = diagnose(kata, answered, reference, [built, answered])
+    assert found is not None and found.id == "threshold_inclusive"

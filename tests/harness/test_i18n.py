@@ -107,6 +107,11 @@ def test_verdict_in_chinese_names_the_mistake_in_chinese(zh):
     assert "alpha：1/2 通过" in text
     assert "可能的错误：加了二，而不是一。" in text and "Adds two" not in text
     assert "先修第一个失败，再评测一次。" in text and "nox -s task -- alpha" in text
+    both = KataResult("alpha", "exercises/alpha.py", "cpu", [
+        TestResult("test_two", "failed", "output: wrong", diagnosis="One of these mistakes: ...",
+                   mutant="off_by_one|off_by_one")])
+    assert "可能的错误：以下之一（失败的调用分不出是哪一个）：（1）加了二，而不是一。（2）" in (
+        render.kata_summary(both))
     stub = KataResult("alpha", "exercises/alpha.py", "cpu",
                       [TestResult("test_one", "not_started", "f: not written yet")])
     assert "还没开始" in render.kata_summary(stub)
@@ -175,6 +180,7 @@ def test_stats_in_chinese(zh, capsys):
     assert main(["stats", "alpha"]) == 0
     out = capsys.readouterr().out
     assert "（目标 10 分钟）" in out and "通过用时" in out and "共 1 次，1 次通过" in out
+    assert "alpha — 加一（目标 10 分钟）" in out  # the Chinese title, not the catalog's English
 
 
 def test_practice_in_a_pipe_in_chinese(zh, katas, clock, grader):
@@ -190,7 +196,7 @@ def test_practice_in_a_pipe_in_chinese(zh, katas, clock, grader):
                 inbox=ScriptedInbox([(1, Event("key", "h")), (30, solve)], clock),
                 screen=render.Screen(out, tty=False), clock=clock).run()
     text = out.getvalue()
-    assert "限时练习：alpha" in text and "每次保存都会评测" in text
+    assert "限时练习：alpha — 加一" in text and "每次保存都会评测" in text
     # a pipe has no key presses: it says to type (issue 8, item 9)
     assert "## 提示 1" in text and "（提示 1/3；再输入 h 回车看下一条）" in text
     assert "全部通过 — 在 10 分钟目标之内" in text and "看了 1 条提示" in text
