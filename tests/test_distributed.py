@@ -44,8 +44,10 @@ def _tp_model():
 
 def _broadcast(impl, rank, world):
     model = _mlp(seed=rank)  # every rank starts from different weights
+    model.register_buffer("running_mean", torch.full((3,), float(rank)))  # and buffers
     impl.broadcast_parameters(model)
-    return {"params": [p.detach().clone() for p in model.parameters()]}
+    return {"params": [p.detach().clone() for p in model.parameters()],
+            "buffers": [b.clone() for b in model.buffers()]}
 
 
 def _data_parallel(impl, rank, world):
@@ -215,7 +217,7 @@ def _smoke(impl, name):
 # ---------------------------------------------------------------- worked examples (one rank)
 
 
-def test_buckets_worked_example(impl, one_rank):
+def test_buckets_worked_example(impl, one_rank, monkeypatch):
     # Gradients in reverse order: 8 B (bias 2), 64 B (weight 2x8), 32 B (bias 8), 128 B
     # (weight 8x4). Cap 100: [8 + 64], then 32 (104 would exceed), then 128 alone -> 3.
     model = _mlp(0)
@@ -230,6 +232,22 @@ def test_buckets_worked_example(impl, one_rank):
     assert call(impl.average_gradients, model, bucket_cap_bytes=1) == 4, (
         "a gradient larger than the cap gets a bucket of its own: 4 buckets with a 1-byte cap")
     assert call(impl.average_gradients, model) == 1, "all 232 bytes fit the default 1 MiB cap"
+    assert call(impl.average_gradients, model, bucket_cap_bytes=72) == 3, (
+        "8 + 64 = 72 bytes exactly reach a 72-byte cap without exceeding it, so they share a "
+        "bucket: 3 buckets (72 B, 32 B, 128 B), not 4")
+    # The bucket count cannot tell the order apart; the all_reduce calls can: reverse order
+    # gives flat buffers of 2 + 16, 8 and 32 elements, module order 32, 8 + 16, 2.
+    sizes, all_reduce = [], dist.all_reduce
+
+    def recording_all_reduce(tensor, *args, **kwargs):
+        sizes.append(tensor.numel())
+        return all_reduce(tensor, *args, **kwargs)
+
+    monkeypatch.setattr(dist, "all_reduce", recording_all_reduce)
+    call(impl.average_gradients, model, bucket_cap_bytes=100)
+    assert sizes == [18, 8, 32], (
+        f"all_reduce calls on {sizes} elements with a 100-byte cap; expected one dist.all_reduce "
+        "per bucket, gradients taken in reverse parameter order: [18, 8, 32]")
 
 
 def test_one_rank_sharded_optimizer_is_the_plain_optimizer(impl, one_rank):
@@ -267,6 +285,10 @@ def test_broadcast_gives_every_rank_rank_0_weights(impl, ranks, one_rank):
         for index, (got, want) in enumerate(zip(result["params"], expected, strict=True)):
             assert_close(got, want, what=f"rank {rank} parameter {index} after broadcast "
                                          "(rank 0's initial weights)")
+        assert len(result["buffers"]) == 1, f"rank {rank}: the module's buffer went missing"
+        assert_close(result["buffers"][0], torch.zeros(3),
+                     what=f"rank {rank}: buffer running_mean after broadcast (rank 0's zeros; "
+                          "buffers are broadcast too, like BatchNorm's running statistics)")
 
 
 def _single_process(seed, optimizer_class, **options):

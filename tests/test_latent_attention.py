@@ -1,6 +1,8 @@
 """Grader for the `latent_attention` kata: a hand example, absorbed == naive, cached decoding,
 the allocation probe on the absorbed path, and the paper's cache size."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -52,6 +54,30 @@ def test_zero_queries_average_the_visible_values(impl, which):
         last = call(getattr(impl, which), mla, hidden[:, 2:], latent, k_rope)
     assert_close(last, expected[:, 2:],
                  what=f"{which} of the last position only (it sees all 3 cached positions)")
+
+
+@pytest.mark.parametrize("which", ["naive_attention", "absorbed_attention"])
+def test_bfloat16_scores_and_softmax_in_float32(impl, which):
+    # bfloat16 keeps 8 significant bits: the last query's scores 2000/2 = 1000 and
+    # (2000 + 2)/2 = 1001 are one apart in float32 but both 1000 in bfloat16 (spacing 8 at
+    # 2002). With W_DKV, W_UK, W_UV and W_O the identity and no RoPE part, the output is
+    # p_0·h_0 + p_1·h_1 = [1, p_1] with p_1 = sigmoid(1) ≈ 0.731; bfloat16 scores give 0.5.
+    mla = impl.MLA(2, 1, 2, 2, 2, 2)
+    with torch.no_grad():
+        mla.q_proj.weight.copy_(torch.tensor([[2000.0, 0.0], [0.0, 2.0], [0.0, 0.0], [0.0, 0.0]]))
+        mla.k_rope.weight.zero_()
+        for linear in (mla.kv_down, mla.k_up, mla.v_up, mla.o_proj):
+            linear.weight.copy_(torch.eye(2))
+    mla = mla.to(torch.bfloat16)
+    hidden = torch.tensor([[[1.0, 0.0], [1.0, 1.0]]], dtype=torch.bfloat16)
+    latent, k_rope = _cache(mla, hidden)
+    p_1 = 1.0 / (1.0 + math.exp(-1.0))
+    expected = torch.tensor([[[1.0, p_1]]], dtype=torch.bfloat16)
+    with torch.no_grad():
+        got = call(getattr(impl, which), mla, hidden[:, 1:], latent, k_rope)
+    assert_close(got, expected, atol=0.02, rtol=0.0,
+                 what=f"{which} on bfloat16 inputs whose scores 1000 and 1001 bfloat16 cannot "
+                      "tell apart (scores and softmax must be computed in float32)")
 
 
 # ---------------------------------------------------------------- absorbed == naive

@@ -126,6 +126,26 @@ def test_kl_penalty_keeps_the_policy_near_the_reference(impl, ref):
         assert max(kls) > 0, f"seed {seed}: the KL never rose above 0 ({kls}): is ref a copy?"
 
 
+def test_train_step_kl_is_summed_over_the_response(impl, ref):
+    # The policy always says 3 (log π ≈ 0); the reference is uniform (log π_ref = -log VOCAB).
+    # k1 = log VOCAB per token, so the KL of a response is response_len · log VOCAB, the same
+    # for every sequence (a per-token mean would give log VOCAB); every token scores 1.
+    policy, reference, prompts, config, generator = _setup(ref, 0, response_len=4,
+                                                           target_token=3)
+    with torch.no_grad():
+        policy.logits_table.zero_()
+        policy.logits_table[:, 3] = 50.0
+        reference.logits_table.zero_()
+    optimizer = torch.optim.SGD(policy.parameters(), lr=0.0)
+    stats = call(impl.train_step, policy, reference, optimizer, prompts, config, generator)
+    expected = 4 * math.log(VOCAB)
+    assert abs(stats["kl"] - expected) < 1e-4, (
+        f"stats['kl'] = {stats['kl']}, expected 4 · log {VOCAB} = {expected:.6f}: the KL of "
+        "the rollout is the per-token k1 summed over each response, then averaged over the batch")
+    assert abs(stats["mean_score"] - 4.0) < 1e-6, (
+        f"stats['mean_score'] = {stats['mean_score']}, expected 4 (every response token is 3)")
+
+
 def test_several_epochs_reuse_the_old_logprobs(impl, ref):
     _, _, stats = _run(impl, ref, 0, 2)
     assert stats[0]["clip_fraction"] > 0, (
