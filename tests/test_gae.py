@@ -8,29 +8,17 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from kata.check import assert_close, call
-from kata.strategies import randn, seeds, size
+from kata.strategies import randn, response_mask, seeds, size
 
 shapes = st.tuples(size(4), size(7))
 gammas = st.sampled_from([0.0, 0.5, 0.9, 1.0])
 lams = st.sampled_from([0.0, 0.5, 0.95, 1.0])
 
 
-def _response_mask(shape, seed, device):
-    """True on one contiguous response per row (>= 1 token), after a prompt, before padding."""
-    batch, seq = shape
-    generator = torch.Generator().manual_seed(seed)
-    mask = torch.zeros(batch, seq, dtype=torch.bool)
-    for b in range(batch):
-        start = int(torch.randint(0, seq, (1,), generator=generator))
-        stop = int(torch.randint(start + 1, seq + 1, (1,), generator=generator))
-        mask[b, start:stop] = True
-    return mask.to(device)
-
-
 def _episode(shape, seed, device, dtype=torch.float64):
     return (randn(shape, seed, dtype=dtype, device=device),
             randn(shape, seed + 1, dtype=dtype, device=device),
-            _response_mask(shape, seed + 2, device))
+            response_mask(shape, seed + 2, device=device))
 
 
 def _discounted(rewards, mask, gamma):
@@ -168,7 +156,7 @@ def test_advantages_ignore_the_prompt_length(impl, device, shape, seed, gamma, l
 def test_whitened_values_have_zero_mean_and_unit_variance_on_the_mask(impl, device, shape, seed,
                                                                       shift_mean):
     values = randn(shape, seed, dtype=torch.float64, device=device, scale=3) + 5
-    mask = _response_mask(shape, seed + 1, device)
+    mask = response_mask(shape, seed + 1, device=device)
     if int(mask.sum()) < 2:
         mask = mask | torch.ones_like(mask)
     if int(mask.sum()) < 2:

@@ -9,22 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kata.check import assert_close, call
-from kata.strategies import randn, seeds, size
+from kata.strategies import randn, response_mask, seeds, size
 
 shapes = st.tuples(size(4), size(6))
 kl_coefs = st.sampled_from([0.0, 0.05, 0.3])
-
-
-def _response_mask(shape, seed, device):
-    """True on one contiguous response per row (>= 1 token), after a prompt, before padding."""
-    batch, seq = shape
-    generator = torch.Generator().manual_seed(seed)
-    mask = torch.zeros(batch, seq, dtype=torch.bool)
-    for b in range(batch):
-        start = int(torch.randint(0, seq, (1,), generator=generator))
-        stop = int(torch.randint(start + 1, seq + 1, (1,), generator=generator))
-        mask[b, start:stop] = True
-    return mask.to(device)
 
 
 def _rollout(shape, seed, device, dtype=torch.float32):
@@ -39,7 +27,7 @@ def _rollout(shape, seed, device, dtype=torch.float32):
         "returns": randn(shape, seed + 5, dtype=dtype, device=device),
         "ref_logprobs": old_logprobs + randn(shape, seed + 6, dtype=dtype, device=device,
                                              scale=0.3),
-        "mask": _response_mask(shape, seed + 7, device),
+        "mask": response_mask(shape, seed + 7, device=device),
     }
 
 

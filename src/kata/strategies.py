@@ -30,3 +30,16 @@ def bernoulli(shape, seed: int, p: float = 0.5, *, device="cpu") -> torch.Tensor
     """A boolean tensor, True with probability p, from a seeded generator."""
     generator = torch.Generator().manual_seed(seed)
     return (torch.rand(tuple(shape), generator=generator) < p).to(device)
+
+
+def response_mask(shape, seed: int, *, device="cpu") -> torch.Tensor:
+    """(batch, seq) bool, True on one contiguous response per row (>= 1 token): after a prompt of
+    any length, before padding. The token layout of RLHF batches (ppo_loss, gae)."""
+    batch, seq = shape
+    generator = torch.Generator().manual_seed(seed)
+    mask = torch.zeros(batch, seq, dtype=torch.bool)
+    for b in range(batch):
+        start = int(torch.randint(0, seq, (1,), generator=generator))
+        stop = int(torch.randint(start + 1, seq + 1, (1,), generator=generator))
+        mask[b, start:stop] = True
+    return mask.to(device)
