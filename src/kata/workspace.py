@@ -37,7 +37,11 @@ def backup(kata: Kata, path: Path, role: str) -> Path | None:
         return None
     if path.read_text(encoding="utf-8") == stub_for(kata.solution, kata.id):
         return None
-    folder = backups_dir(kata)
+    return _copy_into(path, backups_dir(kata), role)
+
+
+def _copy_into(path: Path, folder: Path, role: str) -> Path:
+    """Copy `path` to `folder/<timestamp>-<role>.py` (a counter keeps same-second copies apart)."""
     folder.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     target = folder / f"{stamp}-{role}.py"
@@ -152,15 +156,7 @@ def update(root: Path, pull: tuple[str, ...] = ("pull", "--ff-only")) -> Update:
         if not file.is_file():
             continue  # a deleted stub: the pull brings it back
         saved[path] = file.read_bytes()
-        kata_id = Path(path).stem
-        folder = root / ".kata" / "backups" / kata_id
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{time.strftime('%Y%m%d-%H%M%S')}-exercises.py"
-        counter = 1
-        while target.exists():
-            counter += 1
-            target = folder / f"{time.strftime('%Y%m%d-%H%M%S')}.{counter}-exercises.py"
-        shutil.copy2(file, target)
+        target = _copy_into(file, root / ".kata" / "backups" / Path(path).stem, "exercises")
         backups.append(str(target.relative_to(root)))
     try:
         if changed:
