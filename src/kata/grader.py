@@ -176,14 +176,10 @@ class WarmGrader:
         process, self.process = self.process, None
         if process is None:
             return None
-        if os.name == "posix":
-            try:  # the group outlives a dead child while its leftovers (a `sleep`) run
-                os.killpg(process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-            from kata.grade import end_orphans
+        if os.name == "posix":  # the group outlives a dead child while its leftovers run
+            from kata.grade import end_group
 
-            end_orphans(keep={process.pid})
+            end_group(process)
         elif process.poll() is None:
             process.kill()
         return process.wait()
@@ -283,8 +279,6 @@ def _end_strays() -> None:
     """
     if os.name != "posix" or os.getpgrp() != os.getpid():
         return
-    import signal
-
     previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         os.killpg(0, signal.SIGTERM)
